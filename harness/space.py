@@ -435,6 +435,29 @@ class CellSpace:
         """A batch from canonical texts (``parse`` applied to each)."""
         return self.batch(list(texts))
 
+    # ------------------------------------------------------------------ matrix form
+    def to_matrix(self, cells: CellBatch) -> np.ndarray:
+        """``(n, 1 + 4 * max_blocks)`` int16 matrix: block count, then ``in1, op1, in2, op2`` per slot.
+
+        The form scikit-learn estimators take as ``X`` (encodings, time
+        regressors); empty slots hold :data:`EMPTY`.
+        """
+        flat = cells.blocks.reshape(len(cells), -1).astype(np.int16)
+        return np.concatenate([cells.num_blocks.astype(np.int16)[:, None], flat], axis=1)
+
+    def from_matrix(self, matrix: np.ndarray, where: str = "cell matrix") -> CellBatch:
+        """The canonical batch a :meth:`to_matrix` matrix holds; validated."""
+        matrix = np.asarray(matrix)
+        if matrix.ndim != 2 or matrix.shape[1] != 1 + 4 * self.max_blocks:
+            raise ValueError(
+                f"{where}: expected shape (n, {1 + 4 * self.max_blocks}), got {matrix.shape}"
+            )
+        blocks = matrix[:, 1:].reshape(len(matrix), self.max_blocks, 4).astype(np.int8)
+        _canonicalise_inplace(blocks, self.lookback)
+        out = CellBatch(blocks, matrix[:, 0].astype(np.int8))
+        self.validate(out, where=where)
+        return out
+
     # ------------------------------------------------------------------ validation
     def validate(self, cells: CellBatch, where: str = "cells") -> None:
         """Raise ``ValueError`` naming the first invalid cell of ``cells`` (vectorised check)."""
