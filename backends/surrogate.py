@@ -58,8 +58,9 @@ from harness.noise import (
     GaussianCopula,
     calibrate_scale,
     check_tau,
-    hashed_normals,
+    hash_rows,
     mix,
+    normals_from_hash,
     rho_for_tau,
     tau_for_rho,
 )
@@ -260,20 +261,22 @@ class SurrogateBackend(Backend):
     def score(self, cells: CellBatch, epochs: int, seed: int) -> dict[str, np.ndarray]:
         """All measured columns as arrays (the vectorised core of :meth:`evaluate`)."""
         codes = self.space.block_codes(cells)
+        keys = self.space.keys(cells)
+        # one hash per cell; every random stream below is drawn from it with its own salts
+        cell_hash = hash_rows(keys if keys.dtype == np.int64 else codes, self.landscape_seed)
         clean = self._clean_accuracy(codes, cells.num_blocks)
         z = self._copula.to_normal(clean)
         c = self.fidelity_correlation(epochs)
         if c < 1.0:
-            bias = hashed_normals(codes, self.landscape_seed, _SALT_FIDELITY)
-            z = mix(z, bias, c)
-        eps = hashed_normals(codes, self.landscape_seed, _SALT_ACCURACY, seed)
+            z = mix(z, normals_from_hash(cell_hash, _SALT_FIDELITY), c)
+        eps = normals_from_hash(cell_hash, _SALT_ACCURACY, seed)
         noisy = self._copula.from_normal(mix(z, eps, self._rho))
         # saturating learning curve: the level rises with epochs, ranks are untouched
         level = (1.0 - math.exp(-3.0 * epochs / self.max_epochs)) / (1.0 - math.exp(-3.0))
         chance = 0.1
         accuracy = np.clip(chance + (noisy - chance) * level, 0.0, 1.0)
         time_clean = self._clean_train_time(codes, cells.num_blocks, epochs)
-        time_eps = hashed_normals(codes, self.landscape_seed, _SALT_TIME, seed, epochs)
+        time_eps = normals_from_hash(cell_hash, _SALT_TIME, seed, epochs)
         train_time = time_clean * np.exp(self._time_noise_scale * time_eps)
         return {
             "accuracy": accuracy,

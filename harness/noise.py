@@ -41,7 +41,10 @@ def splitmix64(x: np.ndarray) -> np.ndarray:
 
 
 def hash_rows(codes: np.ndarray, *salts: int) -> np.ndarray:
-    """A uint64 hash per row of an integer array ``(n, k)``, mixed with integer ``salts``."""
+    """A uint64 hash per row of an integer array ``(n, k)`` (or per item of ``(n,)``), mixed with ``salts``."""
+    codes = np.asarray(codes)
+    if codes.ndim == 1:
+        codes = codes[:, None]
     h = np.full(codes.shape[0], 0x243F6A8885A308D3, dtype=np.uint64)
     with np.errstate(over="ignore"):
         for salt in salts:
@@ -51,11 +54,23 @@ def hash_rows(codes: np.ndarray, *salts: int) -> np.ndarray:
     return h
 
 
+def normals_from_hash(hashes: np.ndarray, *salts: int) -> np.ndarray:
+    """Standard normal draws, one per uint64 hash, for the stream named by ``salts``.
+
+    Hash the cells once with :func:`hash_rows`, then draw every independent
+    stream (accuracy noise, time noise, ...) from it with its own salts.
+    """
+    h = np.asarray(hashes, dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        for salt in salts:
+            h = splitmix64(h ^ np.uint64(salt & 0xFFFFFFFFFFFFFFFF))
+    uniform = ((h >> np.uint64(11)).astype(np.float64) + 0.5) * 2.0**-53  # 53 random bits
+    return special.ndtri(uniform)
+
+
 def hashed_normals(codes: np.ndarray, *salts: int) -> np.ndarray:
     """Standard normal draws, one per row of ``codes``, fixed by the row's values and ``salts``."""
-    bits = hash_rows(codes, *salts) >> np.uint64(11)  # 53 random bits
-    uniform = (bits.astype(np.float64) + 0.5) * 2.0**-53
-    return special.ndtri(uniform)
+    return normals_from_hash(hash_rows(codes), *salts)
 
 
 def rho_for_tau(tau: float) -> float:
@@ -81,33 +96,48 @@ class GaussianCopula:
     Between the reference minimum and maximum the CDF is interpolated
     linearly; beyond them it continues with the slope of the outermost
     tenth of the sample, so the map stays strictly increasing everywhere
-    (no ties are created for values outside the sample).
+    (no ties are created for values outside the sample). For speed, both
+    directions are tabulated once on a uniform grid and then read by
+    index arithmetic instead of a binary search per value.
     """
+
+    _GRID = 1 << 16
 
     def __init__(self, reference: np.ndarray) -> None:
         ref = np.unique(np.asarray(reference, dtype=np.float64))
         if len(ref) < 10:
             raise ValueError(f"a copula needs at least 10 distinct reference values, got {len(ref)}")
         n = len(ref)
-        probs = (np.arange(n) + 0.5) / n
-        z = special.ndtri(probs)
+        z = special.ndtri((np.arange(n) + 0.5) / n)
         tail = max(n // 10, 1)
         span = ref[-1] - ref[0]
         # extend both ends linearly in normal-score space to +-8.5 sd
         low_slope = (z[tail] - z[0]) / max(ref[tail] - ref[0], 1e-12 * span)
         high_slope = (z[-1] - z[-1 - tail]) / max(ref[-1] - ref[-1 - tail], 1e-12 * span)
-        low_x = ref[0] - (z[0] + 8.5) / low_slope
-        high_x = ref[-1] + (8.5 - z[-1]) / high_slope
-        self._x = np.concatenate([[low_x], ref, [high_x]])
-        self._z = np.concatenate([[-8.5], z, [8.5]])
+        knots_x = np.concatenate([[ref[0] - (z[0] + 8.5) / low_slope], ref,
+                                  [ref[-1] + (8.5 - z[-1]) / high_slope]])
+        knots_z = np.concatenate([[-8.5], z, [8.5]])
+        self._x_grid = np.linspace(knots_x[0], knots_x[-1], self._GRID)
+        self._z_of_x = np.interp(self._x_grid, knots_x, knots_z)
+        self._z_grid = np.linspace(-8.5, 8.5, self._GRID)
+        self._x_of_z = np.interp(self._z_grid, knots_z, knots_x)
 
     def to_normal(self, values: np.ndarray) -> np.ndarray:
-        """Normal scores of ``values`` (strictly increasing in ``values`` within +-8.5)."""
-        return np.interp(values, self._x, self._z)
+        """Normal scores of ``values`` (increasing in ``values``, clamped to +-8.5)."""
+        return _uniform_interp(values, self._x_grid, self._z_of_x)
 
     def from_normal(self, z: np.ndarray) -> np.ndarray:
         """Values whose normal scores are ``z`` (inverse of :meth:`to_normal`)."""
-        return np.interp(z, self._z, self._x)
+        return _uniform_interp(z, self._z_grid, self._x_of_z)
+
+
+def _uniform_interp(values: np.ndarray, grid: np.ndarray, table: np.ndarray) -> np.ndarray:
+    """``np.interp(values, grid, table)`` for an evenly spaced ``grid``, without a search."""
+    position = (np.asarray(values, dtype=np.float64) - grid[0]) * ((len(grid) - 1) / (grid[-1] - grid[0]))
+    np.clip(position, 0.0, len(grid) - 1.000001, out=position)
+    index = position.astype(np.intp)
+    position -= index
+    return table[index] + position * (table[index + 1] - table[index])
 
 
 def mix(z: np.ndarray, noise: np.ndarray, rho: float) -> np.ndarray:
