@@ -29,4 +29,15 @@ def make(name: str, **options: Any) -> Backend:
     return getattr(importlib.import_module(module), cls)(**options)
 
 
-__all__ = ["Backend", "PROVENANCE_COLUMNS", "REGISTRY", "RESULT_COLUMNS", "make"]
+def record(backend: Backend, path) -> Backend:
+    """``backend`` wrapped so that every evaluation is also appended to the table at ``path``.
+
+    ``make("table", path=path)`` then serves (replays) what was recorded;
+    see :mod:`backends.recording`.
+    """
+    from backends.recording import record as _record
+
+    return _record(backend, path)
+
+
+__all__ = ["Backend", "PROVENANCE_COLUMNS", "REGISTRY", "RESULT_COLUMNS", "make", "record"]

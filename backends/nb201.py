@@ -1,0 +1,174 @@
+"""NAS-Bench-201 served through the evaluator protocol: a second, real search space.
+
+The table (``nb201_acc_latency.csv``, see its README) holds, for each of the
+15,625 cells of :class:`harness.nb201_space.NB201Space`, the test accuracy
+after 200 epochs on three datasets (mean over the benchmark's runs) and the
+inference latency in milliseconds on 27 device settings. It has no training
+times, so the backend's cost is a latency column:
+
+- ``accuracy``: the chosen dataset's test accuracy / 100;
+- ``cost``: the chosen latency, in the table's unit (milliseconds), named
+  by ``cost_name`` (e.g. ``lat_gold_6226``);
+- ``train_time``: that latency in *seconds* (``cost / 1000``), so code that
+  reads ``train_time`` (time regressors, the virtual clock) gets the cost
+  target in the protocol's unit. It is not a training time.
+- ``epochs``: always 200; ``seed`` is echoed but selects nothing (the
+  table holds one mean value per cell).
+- ``nb201_index``: the benchmark's own architecture index.
+
+The data folder is ``data_dir``, else the environment variable
+``POPNAS_NB201_DIR``, else ``../shared/data/nb201`` next to the repository.
+
+:class:`NB201Backend` subclasses :class:`~backends.base.Backend`: it
+overrides ``as_batch`` (cells are NB201 strings, id sequences or an
+``(n, 6)`` array) and ``check_epochs``; the base ``result_frame`` works
+unchanged on an :class:`~harness.nb201_space.NB201Batch` because the space
+provides ``format_array`` and the batch ``num_blocks`` (its non-``none``
+operator count).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import pandas as pd
+
+from backends.base import Backend
+from backends.table import raise_for_bad_rows
+from harness.nb201_space import NB201Batch, NB201Space
+
+#: File name of the table inside the data folder.
+NB201_FILE = "nb201_acc_latency.csv"
+
+#: Environment variable naming the data folder.
+NB201_DIR_ENV = "POPNAS_NB201_DIR"
+
+#: The folder used when neither ``data_dir`` nor the environment names one: ``shared/data/nb201``
+#: beside the repository root (``parents[1]`` of this file), i.e. ``../shared`` seen from the repository.
+DEFAULT_NB201_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201"
+
+#: Training epochs behind every accuracy of the table.
+NB201_EPOCHS = 200
+
+#: Accuracy columns are ``<dataset><ACCURACY_SUFFIX>``, in percent.
+ACCURACY_SUFFIX = "_test_acc_200ep"
+
+#: Latency columns are ``<COST_PREFIX><device>[_<batch>]``, in milliseconds.
+COST_PREFIX = "lat_"
+
+
+def find_nb201_dir(data_dir: str | os.PathLike | None = None) -> Path:
+    """The folder holding :data:`NB201_FILE`: ``data_dir``, ``$POPNAS_NB201_DIR`` or the shared one."""
+    if data_dir is not None:
+        tried = [(Path(data_dir), "data_dir")]
+    else:
+        tried = [(DEFAULT_NB201_DIR, "the default next to the repository")]
+        if os.environ.get(NB201_DIR_ENV):
+            tried.insert(0, (Path(os.environ[NB201_DIR_ENV]), f"${NB201_DIR_ENV}"))
+    for folder, _ in tried:
+        if (folder / NB201_FILE).is_file():
+            return folder
+    looked = "; ".join(f"{folder / NB201_FILE} ({origin})" for folder, origin in tried)
+    raise FileNotFoundError(
+        f"NAS-Bench-201 table not found; looked for {looked}. Pass data_dir= or set {NB201_DIR_ENV}."
+    )
+
+
+def load_nb201_table(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """The checked NAS-Bench-201 table, in file order, plus a ``key`` column (the cell's space key).
+
+    Checks: ``idx`` and ``arch_str`` present, every cell of the space exactly
+    once, accuracies finite in [0, 100] and latencies finite and > 0.
+    """
+    path = find_nb201_dir(data_dir) / NB201_FILE
+    table = pd.read_csv(path)
+    missing = [c for c in ("idx", "arch_str") if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path}: missing column(s) {missing}")
+    space = NB201Space()
+    ops = space.parse_many(table["arch_str"], where=lambda i: f"{path} row {i + 1}, column 'arch_str'")
+    keys = space.keys(ops)
+    raise_for_bad_rows(str(path), table, "arch_str", pd.Series(keys).duplicated().to_numpy(),
+                       "repeats a cell of an earlier row")
+    if len(table) != space.num_cells:
+        raise ValueError(f"{path}: {len(table)} rows, expected one per cell ({space.num_cells})")
+    for column in table.columns:
+        values = pd.to_numeric(table[column], errors="coerce").to_numpy(np.float64, na_value=np.nan)
+        with np.errstate(invalid="ignore"):
+            if column.endswith(ACCURACY_SUFFIX):
+                bad = ~(np.isfinite(values) & (values >= 0) & (values <= 100))
+                raise_for_bad_rows(str(path), table, column, bad, "is not an accuracy in [0, 100] %")
+            elif column.startswith(COST_PREFIX):
+                bad = ~(np.isfinite(values) & (values > 0))
+                raise_for_bad_rows(str(path), table, column, bad, "is not a positive finite latency")
+    return table.assign(key=keys)
+
+
+class NB201Backend(Backend):
+    """NAS-Bench-201 accuracies and latencies by table lookup; see the module docstring.
+
+    Parameters
+    ----------
+    data_dir:
+        folder of ``nb201_acc_latency.csv`` (default: ``$POPNAS_NB201_DIR``,
+        then ``../shared/data/nb201`` next to the repository).
+    dataset:
+        ``"cifar10"``, ``"cifar100"`` or ``"imagenet16"`` (the table's accuracy columns).
+    cost:
+        the latency column served as ``cost`` and ``train_time``, e.g. ``"lat_gold_6226"``.
+    """
+
+    name: ClassVar[str] = "nb201"
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike | None = None,
+        dataset: str = "cifar10",
+        cost: str = "lat_gold_6226",
+    ) -> None:
+        self.data_dir = find_nb201_dir(data_dir)
+        table = load_nb201_table(self.data_dir)
+        datasets = sorted(c.removesuffix(ACCURACY_SUFFIX) for c in table if c.endswith(ACCURACY_SUFFIX))
+        if dataset not in datasets:
+            raise ValueError(f"unknown dataset {dataset!r}; {NB201_FILE} has {datasets}")
+        costs = sorted(c for c in table if c.startswith(COST_PREFIX))
+        if cost not in costs:
+            raise ValueError(f"unknown cost {cost!r}; {NB201_FILE} has {costs}")
+        self.dataset = dataset
+        self.cost = cost
+        self.space = NB201Space()
+        self.max_epochs = NB201_EPOCHS
+        by_key = table.set_index("key").sort_index()  # row k is the cell of key k
+        self._accuracy = by_key[dataset + ACCURACY_SUFFIX].to_numpy(np.float64) / 100.0
+        self._cost = by_key[cost].to_numpy(np.float64)
+        self._index = by_key["idx"].to_numpy(np.int64)
+
+    def options(self) -> dict[str, Any]:
+        """Settings recorded with every row."""
+        return {"data_dir": str(self.data_dir), "dataset": self.dataset, "cost": self.cost}
+
+    def as_batch(self, cells: NB201Batch | np.ndarray | Sequence[str | Sequence[int]]) -> NB201Batch:
+        """``cells`` (strings, id sequences, an ``(n, 6)`` array or a batch) as a validated batch."""
+        return self.space.batch(cells)
+
+    def check_epochs(self, epochs: int | None) -> int:
+        """200, the only fidelity in the table (``None`` means 200); anything else is an error."""
+        if epochs is None or (isinstance(epochs, (int, np.integer)) and epochs == NB201_EPOCHS):
+            return NB201_EPOCHS
+        raise ValueError(
+            f"epochs={epochs!r}: the NAS-Bench-201 table only has {NB201_EPOCHS}-epoch results"
+        )
+
+    def _evaluate(self, cells: NB201Batch, epochs: int, seed: int) -> dict[str, np.ndarray]:
+        keys = self.space.keys(cells)
+        cost = self._cost[keys]
+        return {
+            "accuracy": self._accuracy[keys],
+            "train_time": cost / 1000.0,
+            "cost": cost,
+            "cost_name": np.full(len(keys), self.cost, dtype=object),
+            "nb201_index": self._index[keys],
+        }

@@ -1,0 +1,97 @@
+"""Record and replay: a recorded run served by the table backend gives the same values and decisions."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import backends
+from backends.recording import RecordingBackend, record
+from backends.table import TableBackend
+from harness.space import CellBatch, CellSpace
+from harness.store import ResultsStore
+
+SPACE = CellSpace.pnas(max_blocks=3)
+
+
+@pytest.fixture(scope="module")
+def surrogate():
+    return backends.make("surrogate", max_blocks=3)
+
+
+def search(backend, keep: int = 4, children: int = 60) -> tuple[list[list[str]], pd.DataFrame]:
+    """A PNAS-like loop: evaluate, keep the top cells by accuracy, expand them, evaluate a subset."""
+    cells = SPACE.initial_cells()
+    decisions, frames = [], []
+    for step in range(SPACE.max_blocks):
+        frame = backend.evaluate(cells, seed=step)
+        frames.append(frame)
+        top = np.argsort(-frame["accuracy"].to_numpy(), kind="stable")[:keep]
+        decisions.append(frame["cell"].iloc[top].tolist())
+        if step + 1 < SPACE.max_blocks:
+            expanded = SPACE.expand(cells.take(top))
+            cells = expanded.take(np.random.default_rng(step).choice(len(expanded), children, replace=False))
+    return decisions, pd.concat(frames, ignore_index=True)
+
+
+def test_recorder_returns_the_wrapped_backends_frames(surrogate, tmp_path):
+    recorder = record(surrogate, tmp_path / "run")
+    assert isinstance(recorder, RecordingBackend) and recorder.space == surrogate.space
+    cells = SPACE.sample(20, 2, seed=0)
+    pd.testing.assert_frame_equal(recorder.evaluate(cells, epochs=5, seed=3),
+                                  surrogate.evaluate(cells, epochs=5, seed=3))
+    assert recorder.options() == surrogate.options()
+
+
+def test_every_evaluation_is_appended_as_one_part(surrogate, tmp_path):
+    recorder = record(surrogate, tmp_path / "run")
+    first = recorder.evaluate(SPACE.sample(7, 1, seed=0))
+    second = recorder.evaluate(SPACE.sample(5, 3, seed=1), epochs=4, seed=2)
+    with pytest.raises(ValueError):
+        recorder.evaluate(["(-1,sep3x3,-1,nonsense)"])  # a failed evaluation records nothing
+    store = ResultsStore(tmp_path / "run")
+    assert len(store.parts()) == 2
+    pd.testing.assert_frame_equal(store.read(), pd.concat([first, second], ignore_index=True))
+
+
+def test_replay_serves_identical_values(surrogate, tmp_path):
+    recorder = record(surrogate, tmp_path / "run")
+    batches = [
+        (SPACE.initial_cells(), None, 0),
+        (SPACE.initial_cells().take(slice(0, 30)), None, 1),
+        (SPACE.sample(50, 2, seed=4), 5, 0),
+        (SPACE.sample(50, 3, seed=5), None, 2),
+    ]
+    originals = [recorder.evaluate(cells, epochs=epochs, seed=seed) for cells, epochs, seed in batches]
+    replay = backends.make("table", path=tmp_path / "run", max_blocks=3)
+    for (cells, epochs, seed), original in zip(batches, originals):
+        served = replay.evaluate(cells, epochs=epochs, seed=seed)
+        assert served["cell"].tolist() == original["cell"].tolist()
+        np.testing.assert_array_equal(served["accuracy"], original["accuracy"])
+        np.testing.assert_array_equal(served["train_time"], original["train_time"])
+        np.testing.assert_array_equal(served["epochs"], original["epochs"])
+        np.testing.assert_array_equal(served["accuracy_clean"], original["accuracy_clean"])
+        assert (served["source_backend"] == "surrogate").all()
+    assert replay.simulated_time == pytest.approx(sum(f["train_time"].sum() for f in originals))
+
+
+def test_replayed_search_makes_the_same_decisions(surrogate, tmp_path):
+    decisions, original = search(record(surrogate, tmp_path / "run"))
+    replay = TableBackend(tmp_path / "run", max_blocks=3)
+    replayed_decisions, replayed = search(replay)
+    assert replayed_decisions == decisions
+    assert len({cell for step in decisions for cell in step}) == 4 * SPACE.max_blocks
+    np.testing.assert_array_equal(replayed["accuracy"], original["accuracy"])
+    np.testing.assert_array_equal(replayed["train_time"], original["train_time"])
+    assert replay.simulated_time == pytest.approx(original["train_time"].sum())
+
+
+def test_replay_of_an_unrecorded_cell_is_missing(surrogate, tmp_path):
+    record(surrogate, tmp_path / "run").evaluate(SPACE.initial_cells(), seed=0)
+    replay = TableBackend(tmp_path / "run", max_blocks=3)
+    unrecorded: CellBatch = SPACE.sample(1, 2, seed=0)
+    with pytest.raises(LookupError, match="is not in table"):
+        replay.evaluate(unrecorded)
+    with pytest.raises(LookupError, match="has no run at epochs=20, seed=1"):
+        replay.evaluate(SPACE.initial_cells(), seed=1)
