@@ -1,0 +1,128 @@
+"""What every search strategy shares: settings, the step loop with checkpoints, and results."""
+
+from __future__ import annotations
+
+import abc
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+import pandas as pd
+
+from backends.base import Backend
+from harness.search.checkpoint import SearchRun
+from harness.space import CellBatch, CellSpace
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The tables a search produced (the same ones it wrote to its output folder).
+
+    ``trained`` lists every trained cell with its ``step``, ``cell``,
+    ``accuracy`` and ``train_time`` (plus the backend's columns and, for
+    predictor-guided searches, ``predicted_accuracy``/``predicted_time``);
+    ``candidates`` has one summary row per step; ``predictions`` the
+    candidates' predictions (all, or a seeded sample plus the front and the
+    selected cells when there are very many); ``pareto`` the front per step.
+    """
+
+    strategy: str
+    trained: pd.DataFrame
+    candidates: pd.DataFrame
+    predictions: pd.DataFrame
+    pareto: pd.DataFrame
+    output_dir: Path | None
+
+    def best(self) -> pd.Series:
+        """The trained cell with the highest accuracy (first one on ties)."""
+        return self.trained.loc[self.trained["accuracy"].idxmax()]
+
+    def top_m_curve(self, ms: Sequence[int] = (1, 5, 25)) -> pd.DataFrame:
+        """Mean accuracy of the top ``M`` models trained so far, after each step (PNAS Fig. 4)."""
+        rows = []
+        trained = self.trained[self.trained["blocks"] > 0]
+        for step in sorted(trained["step"].unique()):
+            seen = trained[trained["step"] <= step]["accuracy"].sort_values(ascending=False)
+            for m in ms:
+                rows.append({"step": int(step), "models_trained": len(seen), "M": m,
+                             "mean_top_accuracy": float(seen.iloc[:m].mean())})
+        return pd.DataFrame(rows)
+
+
+class Strategy(abc.ABC):
+    """A search over a :class:`CellSpace` with any backend, run step by step with checkpoints.
+
+    Subclasses implement :meth:`_step`, which chooses the cells of one step,
+    trains them through :meth:`_train` and returns the step's tables.
+    Everything random is drawn from ``np.random.default_rng([seed, step])``,
+    so a resumed step repeats the choices of the killed one.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
+                 seed: int = 0, eval_chunk: int | None = None) -> None:
+        if not isinstance(K, (int, np.integer)) or K < 1:
+            raise ValueError(f"K must be a positive integer, got {K!r}")
+        if backend.space != space:
+            raise ValueError(
+                f"the backend evaluates cells of {backend.space!r}, but the search runs in {space!r}"
+            )
+        self.space = space
+        self.backend = backend
+        self.K = int(K)
+        self.epochs = backend.check_epochs(epochs)
+        self.seed = int(seed)
+        self.eval_chunk = eval_chunk
+
+    @property
+    def num_steps(self) -> int:
+        """Number of steps: one per block count, as in PNAS."""
+        return self.space.max_blocks
+
+    def settings(self) -> dict[str, Any]:
+        """The run's settings, stored in ``search.json`` (a resume must match them)."""
+        return {
+            "strategy": self.name, "space": self.space.name, "max_blocks": self.space.max_blocks,
+            "lookback": self.space.lookback, "K": self.K, "epochs": self.epochs, "seed": self.seed,
+            "backend": self.backend.name, "backend_options": self.backend.options(),
+        }
+
+    def run(self, output_dir: str | Path | None = None) -> SearchResult:
+        """Run every remaining step and return all tables; resumes a run found in ``output_dir``."""
+        run = SearchRun(output_dir, self.settings())
+        for step in range(run.completed_steps + 1, self.num_steps + 1):
+            tables, predictor_state = self._step(step, run, np.random.default_rng([self.seed, step]))
+            run.complete_step(step, tables, predictor_state)
+        return SearchResult(
+            strategy=self.name,
+            trained=run.all_tables("trained"),
+            candidates=run.all_tables("candidates"),
+            predictions=run.all_tables("predictions"),
+            pareto=run.all_tables("pareto"),
+            output_dir=run.output_dir,
+        )
+
+    @abc.abstractmethod
+    def _step(self, step: int, run: SearchRun, rng: np.random.Generator
+              ) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray] | None]:
+        """Choose and train one step's cells; return its tables and the predictor state."""
+
+    def _train(self, run: SearchRun, step: int, cells: CellBatch,
+               extra: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+        """Evaluate ``cells`` through the backend (resumably) and add ``extra`` columns."""
+        texts = self.space.format(cells)
+        rows = run.evaluate(step, texts,
+                            lambda chunk: self.backend.evaluate(chunk, self.epochs, self.seed),
+                            self.eval_chunk)
+        front = ["step", "cell", "blocks", "accuracy", "train_time"]
+        rows = rows[front + [c for c in rows.columns if c not in front]]
+        for key, values in (extra or {}).items():
+            rows[key] = values
+        return rows
+
+    @staticmethod
+    def _history(run: SearchRun) -> pd.DataFrame:
+        """All cells trained in the completed steps."""
+        return run.all_tables("trained")

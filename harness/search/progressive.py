@@ -1,0 +1,210 @@
+"""PNAS (Algorithm 1) and POPNAS (section 3.2): progressive searches guided by predictors.
+
+Step 1 trains all unique one-block cells. Step ``b > 1`` expands the cells
+trained at step ``b - 1`` by every block, scores all children with the
+accuracy predictor fitted on everything trained so far, keeps ``K`` of them,
+trains those, and fits the predictor again (from scratch on all data, as
+PNAS's ensembles are). POPNAS also predicts each child's training time with
+a regressor fitted on the times measured so far, drops children slower than
+``time_limit``, keeps the time-accuracy Pareto front and trains at most
+``K`` of it (the most accurate by prediction). With ``time_limit=None`` and
+``pareto=False`` POPNAS makes exactly PNAS's choices.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, clone
+
+from backends.base import Backend
+from harness.search.base import Strategy
+from harness.search.checkpoint import SearchRun
+from harness.search.pareto import pareto_front, top_k
+from harness.space import CellBatch, CellSpace
+
+#: Candidates kept in full in a step's ``predictions`` table; above it, a seeded sample.
+PREDICTIONS_KEPT = 20_000
+
+
+class PNAS(Strategy):
+    """Progressive Neural Architecture Search (Liu et al. 2018, Algorithm 1).
+
+    ``predictor`` names one of ``harness.predictors.make_predictor``'s
+    models (``"mlp-ensemble"`` by default: the best at ranking unseen larger
+    cells in PNAS Table 1, and the fastest); ``predictor_options`` go to it.
+    """
+
+    name: ClassVar[str] = "pnas"
+
+    def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
+                 seed: int = 0, predictor: str = "mlp-ensemble",
+                 predictor_options: dict[str, Any] | None = None, eval_chunk: int | None = None) -> None:
+        super().__init__(space, backend, K=K, epochs=epochs, seed=seed, eval_chunk=eval_chunk)
+        self.predictor = predictor
+        self.predictor_options = dict(predictor_options or {})
+        self._fitted: tuple[int, Any] | None = None  # (step it was fitted after, model)
+
+    def settings(self) -> dict[str, Any]:
+        """The run's settings (``search.json``)."""
+        return {**super().settings(), "predictor": self.predictor,
+                "predictor_options": self.predictor_options}
+
+    # ------------------------------------------------------------------ predictor
+    def _new_predictor(self):
+        from harness.predictors import make_predictor
+
+        return make_predictor(self.predictor, max_blocks=self.space.max_blocks,
+                              lookback=self.space.lookback, seed=self.seed, **self.predictor_options)
+
+    def _predictor_after(self, step: int, run: SearchRun):
+        """The predictor fitted after ``step``: in memory, or restored from the step's checkpoint."""
+        if self._fitted is None or self._fitted[0] != step:
+            state = run.predictor_state(step)
+            self._fitted = (step, self._new_predictor().set_state(state))
+        return self._fitted[1]
+
+    def _fit_predictor(self, step: int, trained: pd.DataFrame) -> dict[str, np.ndarray]:
+        rows = trained[trained["blocks"] > 0]
+        model = self._new_predictor().fit(self.space.parse_many(rows["cell"]), rows["accuracy"].to_numpy())
+        self._fitted = (step, model)
+        return model.get_state()
+
+    # ------------------------------------------------------------------ steps
+    def _step(self, step, run, rng):
+        history = self._history(run)
+        if step == 1:
+            chosen, tables = self._first_step_cells(), {}
+            extra = None
+        else:
+            previous = history[(history["step"] == step - 1) & (history["blocks"] > 0)]
+            candidates = self.space.expand(self.space.parse_many(previous["cell"]))
+            predicted = self._predictor_after(step - 1, run).predict(candidates)
+            index, extra, tables = self._select(step, candidates, predicted, history, rng)
+            chosen = candidates.take(index)
+        trained = self._train(run, step, chosen, extra)
+        tables["trained"] = trained
+        all_trained = pd.concat([history, trained], ignore_index=True)
+        return tables, self._fit_predictor(step, all_trained)
+
+    def _first_step_cells(self) -> CellBatch:
+        return self.space.initial_cells()
+
+    def _select(self, step: int, candidates: CellBatch, predicted: np.ndarray, history: pd.DataFrame,
+                rng: np.random.Generator):
+        """PNAS: the ``K`` children with the highest predicted accuracy."""
+        index = top_k(predicted, self.K)
+        tables = _candidate_tables(self.space, step, candidates, rng, index,
+                                   {"predicted_accuracy": predicted})
+        return index, {"predicted_accuracy": predicted[index]}, tables
+
+
+class POPNAS(PNAS):
+    """Pareto-Optimal Progressive NAS (Ardagna et al., section 3.2).
+
+    ``time_limit`` (seconds; ``None`` = no limit) drops children whose
+    predicted time exceeds it; ``pareto`` keeps only the predicted
+    time-accuracy front. ``time_regressor`` is a scikit-learn regressor on
+    the cell matrix (``CellSpace.to_matrix``); the default is POPNAS's final
+    choice, NNLS with dynamic re-index and sliding blocks on features without
+    inputs (see ``harness.encodings``). ``initial_thrust`` also trains the
+    empty cell at step 1 so the regressor sees the fixed overhead.
+    """
+
+    name: ClassVar[str] = "popnas"
+
+    def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
+                 seed: int = 0, time_limit: float | None = None, pareto: bool = True,
+                 predictor: str = "mlp-ensemble", predictor_options: dict[str, Any] | None = None,
+                 time_regressor: BaseEstimator | None = None, initial_thrust: bool = True,
+                 eval_chunk: int | None = None) -> None:
+        super().__init__(space, backend, K=K, epochs=epochs, seed=seed, predictor=predictor,
+                         predictor_options=predictor_options, eval_chunk=eval_chunk)
+        if time_limit is not None and not time_limit > 0:
+            raise ValueError(f"time_limit must be positive seconds or None, got {time_limit!r}")
+        self.time_limit = time_limit
+        self.pareto = bool(pareto)
+        self.initial_thrust = bool(initial_thrust)
+        self.time_regressor = time_regressor if time_regressor is not None else default_time_regressor(space)
+
+    def settings(self) -> dict[str, Any]:
+        """The run's settings (``search.json``)."""
+        return {**super().settings(), "time_limit": self.time_limit, "pareto": self.pareto,
+                "initial_thrust": self.initial_thrust, "time_regressor": repr(self.time_regressor)}
+
+    def _first_step_cells(self) -> CellBatch:
+        cells = self.space.initial_cells()
+        if self.initial_thrust:
+            cells = CellBatch.concat([self.space.empty_cells(1), cells])
+        return cells
+
+    def _select(self, step, candidates, predicted, history, rng):
+        """Time limit, then the Pareto front, then at most ``K`` by predicted accuracy."""
+        from harness.encodings import regressor_training_rows
+
+        rows = regressor_training_rows(history, step, initial_thrust=self.initial_thrust)
+        model = clone(self.time_regressor).fit(
+            self.space.to_matrix(self.space.parse_many(rows["cell"])), rows["train_time"].to_numpy())
+        predicted_time = np.asarray(model.predict(self.space.to_matrix(candidates)), dtype=np.float64)
+        keep = np.ones(len(candidates), bool)
+        if self.time_limit is not None:
+            keep &= predicted_time <= self.time_limit
+        front = np.zeros(len(candidates), bool)
+        kept = np.flatnonzero(keep)
+        front[kept[pareto_front(predicted_time[kept], predicted[kept])]] = True
+        pool = np.flatnonzero(front if self.pareto else keep)
+        index = pool[top_k(predicted[pool], self.K)]
+        columns = {"predicted_accuracy": predicted, "predicted_time": predicted_time,
+                   "within_time_limit": keep, "on_front": front}
+        tables = _candidate_tables(self.space, step, candidates, rng, index, columns)
+        pareto_rows = np.flatnonzero(front)
+        tables["pareto"] = pd.DataFrame({
+            "step": step, "cell": self.space.format(candidates.take(pareto_rows)),
+            "predicted_accuracy": predicted[pareto_rows], "predicted_time": predicted_time[pareto_rows],
+            "selected": np.isin(pareto_rows, index),
+        })
+        extra = {"predicted_accuracy": predicted[index], "predicted_time": predicted_time[index]}
+        return index, extra, tables
+
+
+def default_time_regressor(space: CellSpace) -> BaseEstimator:
+    """POPNAS's final time model (section 4.1.3): NNLS, dynamic re-index, no inputs, sliding blocks."""
+    from harness.encodings import PAPER_VARIANTS
+    from harness.regressors import make_time_regressor
+
+    return make_time_regressor("nnls", PAPER_VARIANTS["dynamic_without_inputs"],
+                               max_blocks=space.max_blocks, lookback=space.lookback)
+
+
+def _candidate_tables(space: CellSpace, step: int, candidates: CellBatch, rng: np.random.Generator,
+                      selected: np.ndarray, columns: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
+    """A step's ``candidates`` summary row and its ``predictions`` table.
+
+    Above :data:`PREDICTIONS_KEPT` candidates, ``predictions`` holds a seeded
+    uniform sample plus every selected and front cell (flag ``sampled``).
+    """
+    n = len(candidates)
+    is_selected = np.zeros(n, bool)
+    is_selected[selected] = True
+    keep = np.ones(n, bool)
+    if n > PREDICTIONS_KEPT:
+        keep = np.zeros(n, bool)
+        keep[rng.choice(n, PREDICTIONS_KEPT, replace=False)] = True
+        keep |= is_selected | columns.get("on_front", np.zeros(n, bool))
+    rows = np.flatnonzero(keep)
+    predictions = pd.DataFrame({"step": step, "cell": space.format(candidates.take(rows)),
+                                **{k: v[rows] for k, v in columns.items()},
+                                "selected": is_selected[rows], "sampled": n > PREDICTIONS_KEPT})
+    acc = columns["predicted_accuracy"]
+    summary = {"step": step, "candidates": n, "selected": int(is_selected.sum()),
+               "predicted_accuracy_min": float(acc.min()), "predicted_accuracy_median": float(np.median(acc)),
+               "predicted_accuracy_max": float(acc.max())}
+    if "predicted_time" in columns:
+        t = columns["predicted_time"]
+        summary.update({"within_time_limit": int(columns["within_time_limit"].sum()),
+                        "pareto_front": int(columns["on_front"].sum()),
+                        "predicted_time_min": float(t.min()), "predicted_time_median": float(np.median(t)),
+                        "predicted_time_max": float(t.max())})
+    return {"candidates": pd.DataFrame([summary]), "predictions": predictions}

@@ -1,0 +1,209 @@
+"""Search strategies: selection rules, PNAS = degenerate POPNAS, baselines, resume after a kill."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import backends
+from harness import CellSpace
+from harness.search import PNAS, POPNAS, RandomSearch, RegularizedEvolution, mutate, pareto_front, top_k
+from tests.conftest import REPO_ROOT
+
+# small predictors keep these tests fast; the search logic is what is under test
+FAST_PREDICTOR = {"predictor": "mlp", "predictor_options": {"epochs": 30}}
+
+
+@pytest.fixture(scope="module")
+def small_space():
+    return CellSpace.pnas(max_blocks=3)
+
+
+@pytest.fixture(scope="module")
+def surrogate(small_space):
+    return backends.make("surrogate", space=small_space)
+
+
+def brute_force_front(time, acc):
+    n = len(time)
+    dominated = np.zeros(n, bool)
+    for i in range(n):
+        for j in range(n):
+            if time[j] <= time[i] and acc[j] >= acc[i] and (time[j] < time[i] or acc[j] > acc[i]):
+                dominated[i] = True
+                break
+    return ~dominated
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 12), st.integers(0, 12)), min_size=0, max_size=60))
+def test_pareto_front_matches_brute_force(points):
+    # small integer grids force ties in time, in accuracy and exact duplicates
+    time = np.array([p[0] for p in points], float)
+    acc = np.array([p[1] for p in points], float)
+    assert np.array_equal(pareto_front(time, acc), brute_force_front(time, acc))
+
+
+def test_pareto_front_random_floats():
+    rng = np.random.default_rng(0)
+    time, acc = rng.random(500), rng.random(500)
+    front = pareto_front(time, acc)
+    assert np.array_equal(front, brute_force_front(time, acc))
+    assert 1 <= front.sum() < 50
+
+
+def test_pareto_front_rejects_bad_input():
+    with pytest.raises(ValueError, match="finite"):
+        pareto_front(np.array([1.0, np.nan]), np.array([0.5, 0.6]))
+
+
+def test_top_k_is_stable():
+    assert top_k(np.array([0.2, 0.9, 0.2, 0.9, 0.5]), 3).tolist() == [1, 3, 4]
+
+
+def test_popnas_without_limit_and_front_makes_pnas_decisions(small_space, surrogate):
+    pnas = PNAS(small_space, surrogate, K=16, seed=3, **FAST_PREDICTOR).run()
+    popnas = POPNAS(small_space, surrogate, K=16, seed=3, time_limit=None, pareto=False,
+                    **FAST_PREDICTOR).run()
+    real = popnas.trained[popnas.trained["blocks"] > 0]
+    assert (popnas.trained["blocks"] == 0).sum() == 1  # the initial-thrust row
+    for step in (1, 2, 3):
+        assert pnas.trained.query("step == @step")["cell"].tolist() == \
+            real.query("step == @step")["cell"].tolist()
+
+
+def test_popnas_front_and_time_limit(small_space, surrogate):
+    result = POPNAS(small_space, surrogate, K=16, seed=0, time_limit=60.0, **FAST_PREDICTOR).run()
+    later = result.trained[result.trained["step"] > 1]
+    assert (later["predicted_time"] <= 60.0).all()
+    for step, front in result.pareto.groupby("step"):
+        # the trained cells of a step are front cells, the most accurate of the front by prediction
+        chosen = set(later.query("step == @step")["cell"])
+        assert chosen == set(front.loc[front["selected"], "cell"])
+        assert len(chosen) == min(16, len(front))
+        assert pareto_front(front["predicted_time"].to_numpy(), front["predicted_accuracy"].to_numpy()).all()
+    summary = result.candidates.set_index("step")
+    assert (summary["pareto_front"] <= summary["within_time_limit"]).all()
+    assert (summary["within_time_limit"] <= summary["candidates"]).all()
+
+
+def test_pnas_steps_and_tables(small_space, surrogate):
+    result = PNAS(small_space, surrogate, K=16, seed=1, **FAST_PREDICTOR).run()
+    assert result.trained.groupby("step").size().tolist() == [136, 16, 16]
+    assert result.trained.groupby("step")["blocks"].max().tolist() == [1, 2, 3]
+    assert {"step", "cell", "accuracy", "train_time", "predicted_accuracy"} <= set(result.trained.columns)
+    # step-3 cells are children of step-2 cells
+    parents = set(result.trained.query("step == 2")["cell"])
+    children = result.trained.query("step == 3")["cell"]
+    assert all(any(c.startswith(p) for p in parents) for c in children)
+    assert result.best()["accuracy"] == result.trained["accuracy"].max()
+    curve = result.top_m_curve()
+    assert curve.query("M == 1")["models_trained"].tolist() == [136, 152, 168]
+
+
+def test_random_search_budget_and_distinct(small_space, surrogate):
+    result = RandomSearch(small_space, surrogate, K=20, seed=0).run()
+    assert result.trained.groupby("step").size().tolist() == [136, 20, 20]
+    assert (result.trained["blocks"] == 3).all()
+    assert result.trained["cell"].is_unique
+
+
+def test_mutation_changes_exactly_one_field(small_space):
+    rng = np.random.default_rng(0)
+    parents = small_space.sample(2000, 3, seed=0)
+    children = mutate(small_space, parents, rng)
+    small_space.validate(children)
+    changed = (small_space.keys(children) != small_space.keys(parents))
+    assert changed.all()
+    lookback_one = CellSpace.pnas(max_blocks=2, lookback=1)
+    kids = mutate(lookback_one, lookback_one.sample(300, 1, seed=1, replace=True), rng)
+    lookback_one.validate(kids)
+
+
+def test_regularized_evolution_ages_population(small_space, surrogate):
+    result = RegularizedEvolution(small_space, surrogate, K=10, seed=0, population_size=30,
+                                  sample_size=5).run()
+    assert result.trained.groupby("step").size().tolist() == [30, 10, 10]
+    step3 = result.trained.query("step == 3")
+    # parents of step 3 come from the 30 most recent cells: step 1's last 20 and step 2's 10
+    population = set(result.trained.iloc[10:40]["cell"])
+    assert set(step3["parent"]) <= population
+    assert not set(step3["parent"]) & set(result.trained.iloc[:10]["cell"]) - population
+
+
+def test_identical_seeds_identical_searches(small_space, surrogate):
+    a = POPNAS(small_space, surrogate, K=8, seed=5, **FAST_PREDICTOR).run().trained
+    b = POPNAS(small_space, surrogate, K=8, seed=5, **FAST_PREDICTOR).run().trained
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_resume_refuses_other_settings(tmp_path, small_space, surrogate):
+    RandomSearch(small_space, surrogate, K=8, seed=0).run(tmp_path)
+    with pytest.raises(ValueError, match="other settings"):
+        RandomSearch(small_space, surrogate, K=9, seed=0).run(tmp_path)
+
+
+RESUMABLE_RUN = textwrap.dedent("""
+    import sys, time
+    import backends
+    from backends.surrogate import SurrogateBackend
+    from harness import CellSpace
+    from harness.search import POPNAS
+
+    class SlowSurrogate(SurrogateBackend):
+        name = "surrogate"
+        def _evaluate(self, cells, epochs, seed):
+            time.sleep(0.02 * len(cells))  # a stand-in for training, so a kill lands mid-step
+            return super()._evaluate(cells, epochs, seed)
+
+    space = CellSpace.pnas(max_blocks=3)
+    backend = SlowSurrogate(space=space) if sys.argv[2] == "slow" else backends.make("surrogate", space=space)
+    POPNAS(space, backend, K=12, seed=7, eval_chunk=4, predictor="mlp",
+           predictor_options={"epochs": 30}).run(sys.argv[1])
+""")
+
+
+def _run_script(folder, mode):
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
+    return subprocess.Popen([sys.executable, "-c", RESUMABLE_RUN, str(folder), mode], env=env)
+
+
+@pytest.mark.slow
+def test_resume_after_kill_gives_identical_tables(tmp_path):
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    proc = _run_script(killed, "slow")
+    # kill while step 2 is part-way through its evaluations
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        parts = sorted((killed / "evaluations").glob("part-*.parquet")) if (killed / "evaluations").exists() else []
+        if len(parts) >= 37:  # step 1 = 137 cells in 35 chunks, then two chunks of step 2
+            break
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before = pd.read_parquet(killed / "evaluations")
+    assert before["step"].max() == 2 and not (killed / "steps" / "step=02").exists()
+    assert _run_script(killed, "fast").wait() == 0
+    assert _run_script(clean, "fast").wait() == 0
+
+    def table(folder, name):
+        frames = [pd.read_parquet(p) for p in sorted((folder / "steps").glob(f"step=*/{name}.parquet"))]
+        return pd.concat(frames, ignore_index=True).drop(columns=["git_commit"], errors="ignore")
+
+    for name in ("trained", "candidates", "predictions", "pareto"):
+        pd.testing.assert_frame_equal(table(killed, name), table(clean, name))
+    evaluations = pd.read_parquet(killed / "evaluations")
+    # nothing measured before the kill is lost or measured twice
+    assert not evaluations.duplicated(["step", "cell"]).any()
+    kept = evaluations.merge(before[["step", "cell", "accuracy"]], on=["step", "cell"], suffixes=("", "_before"))
+    assert len(kept) == len(before)
