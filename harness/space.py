@@ -452,6 +452,8 @@ class CellSpace:
             raise ValueError(
                 f"{where}: expected shape (n, {1 + 4 * self.max_blocks}), got {matrix.shape}"
             )
+        if matrix.size and (matrix.min() < EMPTY or matrix.max() > 127):
+            raise ValueError(f"{where}: values must fit in int8, got range {matrix.min()}..{matrix.max()}")
         blocks = matrix[:, 1:].reshape(len(matrix), self.max_blocks, 4).astype(np.int8)
         _canonicalise_inplace(blocks, self.lookback)
         out = CellBatch(blocks, matrix[:, 0].astype(np.int8))
@@ -471,22 +473,24 @@ class CellSpace:
         if bad_count.any():
             i = int(np.flatnonzero(bad_count)[0])
             raise ValueError(f"{where}: cell {i} has {nb[i]} blocks; allowed 0..{self.max_blocks}")
+        # one pass over the int8 values, column by column of (in1, op1, in2, op2) per slot: a
+        # used slot's value must lie in its column's range (block j, 0-based, reads
+        # -lookback..j-1), an unused slot's must be EMPTY
         slot = np.arange(self.max_blocks)
-        used = slot[None, :] < nb[:, None]
-        blocks = cells.blocks.astype(np.int64)
-        ops = blocks[..., [1, 3]]
-        inputs = blocks[..., [0, 2]]
-        high = (slot - 1)[None, :, None]  # block at slot j (0-based) may read -lookback..j-1
-        bad_op = used[..., None] & ((ops < 0) | (ops >= NUM_OPERATORS))
-        bad_in = used[..., None] & ((inputs < -self.lookback) | (inputs > high))
-        bad_pad = ~used[..., None] & (blocks != EMPTY)
-        for mask, what in ((bad_op, "operator id"), (bad_in, "input"), (bad_pad, "padding value")):
-            if mask.any():
-                i, j = (int(v) for v in np.argwhere(mask)[0][:2])
-                raise ValueError(
-                    f"{where}: invalid {what} in block {j + 1} of cell {i}: {tuple(blocks[i, j])} "
-                    f"(lookback={self.lookback}, {nb[i]} blocks)"
-                )
+        top_op = np.full(self.max_blocks, NUM_OPERATORS - 1)
+        low = np.tile(np.array([-self.lookback, 0, -self.lookback, 0]), self.max_blocks).astype(np.int8)
+        high = np.stack([slot - 1, top_op, slot - 1, top_op], axis=1).ravel().astype(np.int8)
+        flat = cells.blocks.reshape(len(cells), -1)
+        used = np.repeat(slot[None, :] < nb[:, None], 4, axis=1)
+        bad = np.where(used, (flat < low) | (flat > high), flat != EMPTY)
+        if bad.any():
+            i, column = (int(v) for v in np.argwhere(bad)[0])
+            j = column // 4
+            what = "padding value" if not used[i, column] else ("operator id" if column % 2 else "input")
+            raise ValueError(
+                f"{where}: invalid {what} in block {j + 1} of cell {i}: "
+                f"{tuple(int(v) for v in cells.blocks[i, j])} (lookback={self.lookback}, {nb[i]} blocks)"
+            )
 
     # ------------------------------------------------------------------ helpers
     def _check_position(self, b: int) -> None:

@@ -1,0 +1,331 @@
+"""POPNAS's training-time regressors (POPNAS 3.3.3, 4.1) as scikit-learn regressors.
+
+* :class:`BlockSumRegressor`: the block-sum heuristic, on raw cell matrices.
+* Ridge with ``alpha = 0.1``: scikit-learn's :class:`~sklearn.linear_model.Ridge` as is.
+* :class:`NNLSRegressor`: linear least squares with non-negative coefficients.
+* :class:`XGBoostRegressorCV`: XGBoost tuned on POPNAS's grid by 5-fold cross-validation.
+
+:func:`make_regressor` builds any of them by the name the paper's tables use;
+:func:`make_time_regressor` adds the encoding of an
+:class:`~harness.encodings.EncodingConfig` to those that need features.
+:func:`relative_error` is the paper's error measure.
+"""
+
+from __future__ import annotations
+
+import numbers
+from functools import partial
+
+import numpy as np
+from scipy.optimize import nnls
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.utils.validation import check_is_fitted, validate_data
+from xgboost import XGBRegressor
+
+from harness.encodings import EncodingConfig, check_cell_matrix
+from harness.space import EMPTY, CellBatch, CellSpace
+
+#: POPNAS 4.1: Ridge's regularisation.
+RIDGE_ALPHA = 0.1
+
+#: POPNAS 4.1: XGBoost's hyper-parameter grid (2 * 2 * 4 * 3 * 6 = 288 combinations).
+POPNAS_XGB_GRID: dict[str, tuple] = {
+    "min_child_weight": (1, 3),
+    "gamma": (0, 1),
+    "n_estimators": (50, 100, 150, 250),
+    "learning_rate": (0.01, 0.05, 0.1),
+    "max_depth": (1, 2, 3, 5, 9, 13),
+}
+
+
+class BlockSumRegressor(RegressorMixin, BaseEstimator):
+    """POPNAS's block-sum heuristic: a cell's time is its parent's plus its last block's.
+
+    ``X`` is the raw cell matrix (:meth:`CellSpace.to_matrix`, any ``B``;
+    ``B`` is read from its width). ``fit`` remembers the measured times
+    (averaged over repeated cells). For a cell of ``b`` blocks the
+    prediction is
+
+    ``T(cell without its last block) + T1(last block)``
+
+    where ``T1`` of a block is the measured time of the one-block cell made
+    of it, its inputs that read earlier blocks (``0 .. b-2``) read the
+    previous cell ``-1`` instead (a one-block cell can read nothing else);
+    ``-2`` stays. A one-block cell is its own ``T1`` (its parent is the
+    empty cell, whose pooling and classifier its own time already includes).
+
+    Fallbacks, for cells outside POPNAS's flow (where every parent was
+    trained the step before):
+
+    * parent not measured: the longest measured prefix of the cell, plus
+      ``T1`` of each block after it (the heuristic applied recursively);
+      with no measured prefix, the sum of ``T1`` of all its blocks;
+    * ``T1`` not measured: the mean ``T1`` of the measured one-block cells;
+    * the empty cell, when not measured: the smallest measured time.
+
+    :meth:`fallback_mask` tells which predictions used one (an attribute
+    set in ``predict`` would break scikit-learn's rule that ``predict``
+    leaves the estimator unchanged).
+
+    Attributes
+    ----------
+    cell_keys_, cell_times_:
+        sorted :meth:`CellSpace.keys` of the measured cells and their mean times.
+    block_codes_, block_times_:
+        sorted block codes (:meth:`CellSpace.block_codes`) of the measured
+        one-block cells and their mean times.
+    n_features_in_:
+        width of the cell matrix.
+    """
+
+    def fit(self, X, y):
+        """Remember the measured times of the cells of ``X``; it must hold one-block cells."""
+        X, y = validate_data(self, X, y, dtype=None, y_numeric=True, reset=True)
+        _check_times(y, "BlockSumRegressor.fit y")
+        space = self._space()
+        cells = space.from_matrix(check_cell_matrix(X, space.max_blocks, "BlockSumRegressor.fit X"))
+        self.cell_keys_, self.cell_times_ = _mean_by_key(space.keys(cells), y)
+        one = cells.num_blocks == 1
+        if not one.any():
+            raise ValueError(
+                "BlockSumRegressor needs measured one-block cells in the training data; X has none"
+            )
+        self.block_codes_, self.block_times_ = _mean_by_key(space.block_codes(cells.take(one))[:, 0], y[one])
+        return self
+
+    def predict(self, X):
+        """Block-sum training time of every cell of ``X``."""
+        return self._predict(X)[0]
+
+    def fallback_mask(self, X) -> np.ndarray:
+        """``True`` where the prediction for a cell of ``X`` used a fallback (see the class docstring)."""
+        return self._predict(X)[1]
+
+    def _space(self) -> CellSpace:
+        # a lookback-2 space holds the cells of both lookbacks: no lookback parameter needed
+        width = self.n_features_in_
+        if width < 5 or (width - 1) % 4:
+            raise ValueError(f"a cell matrix has 1 + 4 * max_blocks columns, got {width}")
+        return CellSpace.pnas(max_blocks=(width - 1) // 4, lookback=2)
+
+    def _predict(self, X) -> tuple[np.ndarray, np.ndarray]:
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=None, reset=False)
+        space = self._space()
+        cells = space.from_matrix(check_cell_matrix(X, space.max_blocks, "BlockSumRegressor X"))
+        num_blocks = cells.num_blocks.astype(np.intp)
+        slot = np.arange(space.max_blocks)
+
+        block_time, block_found = self._one_block_times(cells, space)
+        # the longest measured proper prefix; prefixes grow with k, so the last hit wins
+        prefix_length = np.zeros(len(cells), np.intp)
+        prefix_time = np.zeros(len(cells))
+        for k in range(1, space.max_blocks):
+            prefix_blocks = np.where(slot[None, :, None] < k, cells.blocks, EMPTY)
+            prefix = CellBatch(prefix_blocks, np.minimum(num_blocks, k))
+            time, found = _lookup(self.cell_keys_, self.cell_times_, space.keys(prefix))
+            hit = found & (num_blocks > k)
+            prefix_length[hit], prefix_time[hit] = k, time[hit]
+        summed = (slot[None, :] >= prefix_length[:, None]) & (slot[None, :] < num_blocks[:, None])
+        prediction = prefix_time + np.where(summed, block_time, 0.0).sum(axis=1)
+        fallback = (prefix_length < num_blocks - 1) | (summed & ~block_found).any(axis=1)
+
+        empty = num_blocks == 0
+        if empty.any():
+            time, found = _lookup(self.cell_keys_, self.cell_times_, space.keys(cells.take(empty)))
+            prediction[empty] = np.where(found, time, self.cell_times_.min())
+            fallback[empty] = ~found
+        return prediction, fallback
+
+    def _one_block_times(self, cells: CellBatch, space: CellSpace) -> tuple[np.ndarray, np.ndarray]:
+        """``(n, B)`` ``T1`` of every block (fallback: the mean ``T1``) and whether it was measured."""
+        alone = cells.blocks.copy()
+        inputs = alone[..., 0::2]
+        inputs[inputs >= 0] = -1  # earlier blocks -> the previous cell; EMPTY (-128) stays
+        # the remapped branches may be out of canonical order; the canonical (smaller-first)
+        # order has the smaller block code of the two orders
+        swapped = CellBatch(alone[..., [2, 3, 0, 1]], cells.num_blocks)
+        codes = np.minimum(space.block_codes(CellBatch(alone, cells.num_blocks)), space.block_codes(swapped))
+        time, found = _lookup(self.block_codes_, self.block_times_, codes.ravel())
+        time = np.where(found, time, self.block_times_.mean()).reshape(codes.shape)
+        return time, found.reshape(codes.shape)
+
+
+def _mean_by_key(keys: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted unique ``keys`` and the mean of ``values`` per key."""
+    unique, inverse = np.unique(keys, return_inverse=True)
+    means = np.bincount(inverse, weights=values) / np.bincount(inverse)
+    return unique, means
+
+
+def _lookup(keys: np.ndarray, values: np.ndarray, query: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` at ``query`` in the sorted ``keys`` (NaN where absent), and where present."""
+    position = np.minimum(np.searchsorted(keys, query), len(keys) - 1)
+    found = keys[position] == query
+    return np.where(found, values[position], np.nan), found
+
+
+def _check_times(y: np.ndarray, where: str) -> None:
+    bad = ~(np.isfinite(y) & (y > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(f"{where}: training times must be positive and finite, got {y[i].item()} at row {i}")
+
+
+class NNLSRegressor(RegressorMixin, BaseEstimator):
+    """Linear regression with non-negative coefficients (POPNAS's "NNLS").
+
+    Solved with :func:`scipy.optimize.nnls` (Lawson-Hanson). With
+    ``fit_intercept`` the intercept is free (it may be negative): ``X`` and
+    ``y`` are centred, the coefficients fitted on them, and the intercept is
+    ``mean(y) - mean(X) @ coef_``; that is what
+    ``LinearRegression(positive=True)`` does too.
+
+    Attributes
+    ----------
+    coef_:
+        ``(n_features,)`` non-negative coefficients.
+    intercept_:
+        the intercept (0.0 without ``fit_intercept``).
+    n_features_in_:
+        number of features.
+    """
+
+    def __init__(self, fit_intercept=True):
+        self.fit_intercept = fit_intercept
+
+    def fit(self, X, y):
+        """Least-squares coefficients of ``y`` on ``X`` under ``coef_ >= 0``."""
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, reset=True)
+        if self.fit_intercept:
+            x_mean, y_mean = X.mean(axis=0), y.mean()
+            self.coef_, _ = nnls(X - x_mean, y - y_mean)
+            self.intercept_ = float(y_mean - x_mean @ self.coef_)
+        else:
+            self.coef_, _ = nnls(X, y)
+            self.intercept_ = 0.0
+        return self
+
+    def predict(self, X):
+        """``X @ coef_ + intercept_``."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return X @ self.coef_ + self.intercept_
+
+
+class XGBoostRegressorCV(RegressorMixin, BaseEstimator):
+    """XGBoost whose hyper-parameters are chosen on a grid by cross-validation (POPNAS 4.1).
+
+    Parameters
+    ----------
+    param_grid:
+        a ``GridSearchCV`` grid over :class:`xgboost.XGBRegressor`
+        parameters; ``None`` is :data:`POPNAS_XGB_GRID`.
+    cv:
+        number of folds (shuffled with ``random_state``, as the rows come
+        ordered by step), or a scikit-learn splitter.
+    scoring:
+        the selection criterion; the default picks the smallest mean
+        relative error, the paper's measure.
+    random_state:
+        seed of the folds and of XGBoost.
+    n_jobs:
+        parallel grid-search fits (each XGBoost fit uses one thread: on the
+        few hundred rows of a step, fits in parallel beat threads in a fit).
+    tree_method:
+        XGBoost's ``tree_method``; ``"hist"`` is the fast one.
+
+    Attributes
+    ----------
+    best_estimator_, best_params_, best_score_, cv_results_:
+        as in :class:`~sklearn.model_selection.GridSearchCV`, refitted on all rows.
+    n_features_in_:
+        number of features.
+    """
+
+    def __init__(
+        self,
+        param_grid=None,
+        cv=5,
+        scoring="neg_mean_absolute_percentage_error",
+        random_state=0,
+        n_jobs=None,
+        tree_method="hist",
+    ):
+        self.param_grid = param_grid
+        self.cv = cv
+        self.scoring = scoring
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.tree_method = tree_method
+
+    def fit(self, X, y):
+        """Grid-search the hyper-parameters, then refit the best model on all of ``(X, y)``."""
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, reset=True)
+        folds = (
+            KFold(self.cv, shuffle=True, random_state=self.random_state)
+            if isinstance(self.cv, numbers.Integral)
+            else self.cv
+        )
+        model = XGBRegressor(tree_method=self.tree_method, random_state=self.random_state, n_jobs=1)
+        grid = POPNAS_XGB_GRID if self.param_grid is None else self.param_grid
+        search = GridSearchCV(model, grid, scoring=self.scoring, cv=folds, n_jobs=self.n_jobs).fit(X, y)
+        self.best_estimator_ = search.best_estimator_
+        self.best_params_ = search.best_params_
+        self.best_score_ = search.best_score_
+        self.cv_results_ = search.cv_results_
+        return self
+
+    def predict(self, X):
+        """The best model's predictions."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.best_estimator_.predict(X)
+
+
+#: Regressor name (as in ``ablations.paper_numbers``) -> factory.
+REGRESSORS = {
+    "block_sum": BlockSumRegressor,
+    "ridge": partial(Ridge, alpha=RIDGE_ALPHA),
+    "nnls": NNLSRegressor,
+    "nnls_no_intercept": partial(NNLSRegressor, fit_intercept=False),
+    "xgboost": XGBoostRegressorCV,
+}
+
+
+def make_regressor(name: str, **options):
+    """The unfitted regressor ``name`` (a key of :data:`REGRESSORS`); ``options`` override its defaults."""
+    if name not in REGRESSORS:
+        raise ValueError(f"unknown regressor {name!r}; choose one of {sorted(REGRESSORS)}")
+    return REGRESSORS[name](**options)
+
+
+def make_time_regressor(
+    name: str,
+    encoding: EncodingConfig = EncodingConfig(),
+    max_blocks: int = 5,
+    lookback: int = 2,
+    **options,
+):
+    """A ready time regressor on cell matrices: ``make_regressor(name, **options)`` plus ``encoding``.
+
+    The block sum reads cells itself and is returned bare; the others get
+    :meth:`EncodingConfig.build_regressor`. ``encoding.initial_thrust`` is
+    about the training rows: apply it with :meth:`EncodingConfig.training_rows`.
+    """
+    regressor = make_regressor(name, **options)
+    if isinstance(regressor, BlockSumRegressor):
+        return regressor
+    return encoding.build_regressor(regressor, max_blocks, lookback)
+
+
+def relative_error(y_true, y_pred) -> np.ndarray:
+    """POPNAS's relative error ``|y_pred - y_true| / y_true``, elementwise; ``y_true`` must be > 0."""
+    y_true = np.asarray(y_true, dtype=np.float64)
+    y_pred = np.asarray(y_pred, dtype=np.float64)
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred differ in shape: {y_true.shape} vs {y_pred.shape}")
+    _check_times(y_true.ravel(), "relative_error y_true")
+    return np.abs(y_pred - y_true) / y_true
