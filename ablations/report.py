@@ -59,7 +59,7 @@ def render_report(sections: list[TableSection], header: str) -> str:
         sources = "" if section.paper is None else ", ".join(sorted(set(section.paper["source"])))
         if sources:
             parts += [f"Paper column: {sources}. Our values are in `tables/{section.id}.csv`.", ""]
-        parts += [_markdown(side_by_side(section)), ""]
+        parts += [markdown_table(side_by_side(section)), ""]
         for figure in section.figures:
             parts += [f"![{figure}](figures/{figure})", ""]
         if section.notes:
@@ -75,8 +75,8 @@ def write_report(output_dir: Path, sections: list[TableSection], header: str) ->
     return path
 
 
-def _markdown(frame: pd.DataFrame) -> str:
-    """A GitHub table without extra dependencies (pandas' to_markdown needs tabulate)."""
+def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a GitHub table without extra dependencies (pandas' to_markdown needs tabulate)."""
     def cell(value: Any) -> str:
         if isinstance(value, float):
             if pd.isna(value):

@@ -19,21 +19,18 @@ their clean accuracies spread less.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
 import backends
+from ablations.figures import new_figure, save_figure
 from backends.base import Backend
 from harness.metrics import bootstrap_correlation, correlation_table, round_to_percent
 from harness.noise import kendall_tau
 from harness.space import CellBatch
-from harness.store import atomic_write_bytes
 
 #: Fractions of full training that the default epoch grid samples.
 DEFAULT_FIDELITY_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
@@ -166,8 +163,7 @@ def plot_fidelity_heatmap(matrix: pd.DataFrame, path: str | Path, title: str | N
     if path.suffix.lower() != ".png":
         raise ValueError(f"the heatmap is written as PNG; got a path ending in {path.suffix!r}")
     values = matrix.to_numpy(dtype=np.float64)
-    figure = Figure(figsize=(1.0 + 0.9 * values.shape[1], 0.8 + 0.8 * values.shape[0]))
-    FigureCanvasAgg(figure)
+    figure = new_figure(1.0 + 0.9 * values.shape[1], 0.8 + 0.8 * values.shape[0])
     axes = figure.add_subplot()
     image = axes.imshow(values, vmin=min(0.0, np.nanmin(values)), vmax=1.0, cmap="viridis")
     axes.set_xticks(range(values.shape[1]), [str(c) for c in matrix.columns])
@@ -180,8 +176,4 @@ def plot_fidelity_heatmap(matrix: pd.DataFrame, path: str | Path, title: str | N
                   color="black" if value > 0.7 else "white", fontsize=8)
     figure.colorbar(image, ax=axes, label="Kendall tau-b")
     axes.set_title(title or "Kendall tau-b between fidelities")
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=120)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+    return save_figure(figure, path)

@@ -1,0 +1,99 @@
+"""The report's figures, drawn from finished tables (no study runs here).
+
+Figures are built on matplotlib's object API (no pyplot, so a notebook's
+backend is left alone) and written atomically as PNG.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from harness.store import atomic_write_bytes
+
+
+def new_figure(width: float = 6.0, height: float = 4.5) -> Figure:
+    """A figure attached to an Agg canvas."""
+    figure = Figure(figsize=(width, height))
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def save_figure(figure: Figure, path: str | Path) -> Path:
+    """Write ``figure`` as a PNG at ``path`` atomically; returns the path."""
+    path = Path(path)
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"figures are written as PNG; got a path ending in {path.suffix!r}")
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def predicted_versus_real(predictions: pd.DataFrame, by: str, path: str | Path, title: str) -> Path:
+    """Predicted against real training time, one panel per value of ``by`` (POPNAS Figs. 4-5)."""
+    groups = list(predictions.groupby(by, sort=False))
+    figure = new_figure(3.2 * len(groups), 3.4)
+    high = float(np.nanmax(predictions[["real", "predicted"]].to_numpy()))
+    for k, (name, group) in enumerate(groups, start=1):
+        axes = figure.add_subplot(1, len(groups), k)
+        axes.scatter(group["real"], group["predicted"], c=group["step"], s=6, cmap="viridis")
+        axes.plot([0, high], [0, high], color="grey", linewidth=0.8)
+        axes.set_title(str(name))
+        axes.set_xlabel("real time [s]")
+        if k == 1:
+            axes.set_ylabel("predicted time [s]")
+    figure.suptitle(title)
+    return save_figure(figure, path)
+
+
+def pareto_picks(predictions: pd.DataFrame, step: int, path: str | Path, title: str) -> Path:
+    """All candidates of a POPNAS step in predicted time-accuracy space, the front, and the
+    cells PNAS (top-K by accuracy) and POPNAS (front) pick (POPNAS Figs. 6-7)."""
+    rows = predictions[predictions["step"] == step]
+    figure = new_figure(6.5, 4.5)
+    axes = figure.add_subplot()
+    axes.scatter(rows["predicted_time"], rows["predicted_accuracy"], s=3, color="tab:blue", alpha=0.3,
+                 label="candidates" + (" (sample)" if rows["sampled"].any() else ""))
+    pnas = rows[rows["pnas_pick"]]
+    axes.scatter(pnas["predicted_time"], pnas["predicted_accuracy"], s=8, color="gold", label="PNAS top-K")
+    front = rows[rows["on_front"]].sort_values("predicted_time")
+    axes.plot(front["predicted_time"], front["predicted_accuracy"], color="tab:green", linewidth=1, drawstyle="steps-post",
+              label="Pareto front")
+    chosen = rows[rows["selected"]]
+    axes.scatter(chosen["predicted_time"], chosen["predicted_accuracy"], s=10, color="tab:red",
+                 label="POPNAS picks")
+    axes.set_xlabel("predicted training time [s]")
+    axes.set_ylabel("predicted accuracy")
+    axes.set_title(title)
+    axes.legend(fontsize=8)
+    return save_figure(figure, path)
+
+
+def top_m_curves(curves: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """Mean accuracy of the top M models against models trained, per strategy (PNAS Fig. 4).
+
+    ``curves`` has ``strategy, M, models_trained, mean, std``.
+    """
+    ms = sorted(curves["M"].unique())
+    figure = new_figure(3.4 * len(ms), 3.4)
+    for k, m in enumerate(ms, start=1):
+        axes = figure.add_subplot(1, len(ms), k)
+        for strategy, rows in curves[curves["M"] == m].groupby("strategy", sort=False):
+            rows = rows.sort_values("models_trained")
+            axes.plot(rows["models_trained"], rows["mean"], marker="o", markersize=3, label=strategy)
+            axes.fill_between(rows["models_trained"], rows["mean"] - rows["std"],
+                              rows["mean"] + rows["std"], alpha=0.2)
+        axes.set_title(f"top {m}")
+        axes.set_xlabel("models trained")
+        if k == 1:
+            axes.set_ylabel("mean accuracy")
+            axes.legend(fontsize=8)
+    figure.suptitle(title)
+    return save_figure(figure, path)
