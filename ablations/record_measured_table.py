@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import platform
 import sys
 import time
@@ -30,7 +31,10 @@ from backends.table import EMBEDDED_TABLE
 from harness import CellSpace
 from harness.provenance import environment
 from harness.search import PNAS, POPNAS
+from harness.search.checkpoint import SearchRun
 from harness.store import atomic_write_frame, atomic_write_text
+
+log = logging.getLogger(__name__)
 
 #: The settings of the committed table (also the command-line defaults).
 DEFAULTS = {
@@ -41,8 +45,13 @@ DEFAULTS = {
 
 def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs: int, filters: int,
                           cells_per_stage: int, batch_size: int, lr: float, seed: int,
-                          threads: int, device: str) -> pd.DataFrame:
-    """Run PNAS then POPNAS with real training and write their joined ``trained`` tables to ``out``."""
+                          threads: int, device: str, strategies: str = "pnas,popnas") -> pd.DataFrame:
+    """Run PNAS then POPNAS with real training and write their joined ``trained`` tables to ``out``.
+
+    ``strategies`` picks which searches this invocation runs (comma-separated);
+    the others are read from their folders under ``work`` when complete. Two
+    invocations, one per search, can so record in parallel on two cores.
+    """
     import torch
 
     torch.set_num_threads(threads)
@@ -52,12 +61,21 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
                             lr=lr, device=device)
     started = time.perf_counter()
     frames, seconds = [], {}
-    for strategy in (PNAS(space, backend, K=K, seed=seed, eval_chunk=8),
-                     POPNAS(space, backend, K=K, seed=seed, eval_chunk=8)):
-        begin = time.perf_counter()
-        result = strategy.run(work / strategy.name)
-        seconds[strategy.name] = time.perf_counter() - begin
-        frames.append(result.trained.assign(strategy=strategy.name))
+    chosen = strategies.split(",")
+    searches = [PNAS(space, backend, K=K, seed=seed, eval_chunk=8),
+                POPNAS(space, backend, K=K, seed=seed, eval_chunk=8)]
+    for strategy in searches:
+        if strategy.name in chosen:
+            begin = time.perf_counter()
+            strategy.run(work / strategy.name)
+            seconds[strategy.name] = time.perf_counter() - begin
+    for strategy in searches:
+        if SearchRun(work / strategy.name, strategy.settings()).completed_steps < strategy.num_steps:
+            log.warning("%s is not complete in %s yet: the table is written once it is",
+                        strategy.name, work / strategy.name)
+            return pd.DataFrame()
+        # a complete run returns its tables without training anything
+        frames.append(strategy.run(work / strategy.name).trained.assign(strategy=strategy.name))
     table = pd.concat(frames, ignore_index=True)
     atomic_write_frame(table, out)
     provenance = {
@@ -69,10 +87,10 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
         "environment": {**environment(), "torch": torch.__version__, "cpu_count": str(torch.get_num_threads()),
                         "platform": platform.platform(),
                         "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
-        "rows": {name: int((table["strategy"] == name).sum()) for name in seconds},
+        "rows": {name: int((table["strategy"] == name).sum()) for name in ("pnas", "popnas")},
         "search_seconds_this_invocation": seconds,
         "total_train_time_seconds": {name: float(table.loc[table["strategy"] == name, "train_time"].sum())
-                                     for name in seconds},
+                                     for name in ("pnas", "popnas")},
         "wall_seconds_this_invocation": time.perf_counter() - started,
     }
     atomic_write_text(out.with_suffix(".json"), json.dumps(provenance, indent=2, default=str))
@@ -84,6 +102,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=EMBEDDED_TABLE)
     parser.add_argument("--work", type=Path, default=Path("outputs/record_measured_table"))
+    parser.add_argument("--strategies", default="pnas,popnas")
     for key, value in DEFAULTS.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value)
     args = vars(parser.parse_args(argv))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import abc
+import logging
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Sequence
@@ -13,6 +15,8 @@ import pandas as pd
 from backends.base import Backend
 from harness.search.checkpoint import SearchRun
 from harness.space import CellBatch, CellSpace
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -92,9 +96,14 @@ class Strategy(abc.ABC):
     def run(self, output_dir: str | Path | None = None) -> SearchResult:
         """Run every remaining step and return all tables; resumes a run found in ``output_dir``."""
         run = SearchRun(output_dir, self.settings())
+        if run.completed_steps:
+            log.info("%s: resuming %s after step %d", self.name, run.output_dir, run.completed_steps)
         for step in range(run.completed_steps + 1, self.num_steps + 1):
+            start = time.perf_counter()
             tables, predictor_state = self._step(step, run, np.random.default_rng([self.seed, step]))
             run.complete_step(step, tables, predictor_state)
+            log.info("%s step %d/%d: trained %d cells in %.1f s", self.name, step, self.num_steps,
+                     len(tables["trained"]), time.perf_counter() - start)
         return SearchResult(
             strategy=self.name,
             trained=run.all_tables("trained"),
