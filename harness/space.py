@@ -442,7 +442,7 @@ class CellSpace:
         The form scikit-learn estimators take as ``X`` (encodings, time
         regressors); empty slots hold :data:`EMPTY`.
         """
-        flat = cells.blocks.reshape(len(cells), -1).astype(np.int16)
+        flat = cells.blocks.reshape(len(cells), 4 * self.max_blocks).astype(np.int16)
         return np.concatenate([cells.num_blocks.astype(np.int16)[:, None], flat], axis=1)
 
     def from_matrix(self, matrix: np.ndarray, where: str = "cell matrix") -> CellBatch:
@@ -480,7 +480,7 @@ class CellSpace:
         top_op = np.full(self.max_blocks, NUM_OPERATORS - 1)
         low = np.tile(np.array([-self.lookback, 0, -self.lookback, 0]), self.max_blocks).astype(np.int8)
         high = np.stack([slot - 1, top_op, slot - 1, top_op], axis=1).ravel().astype(np.int8)
-        flat = cells.blocks.reshape(len(cells), -1)
+        flat = cells.blocks.reshape(len(cells), 4 * self.max_blocks)
         used = np.repeat(slot[None, :] < nb[:, None], 4, axis=1)
         bad = np.where(used, (flat < low) | (flat > high), flat != EMPTY)
         if bad.any():

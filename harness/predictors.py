@@ -1,0 +1,696 @@
+"""PNAS accuracy predictors (PNAS section 4.2, 5.1): MLP, LSTM and their 5-fold ensembles.
+
+All predictors are scikit-learn regressors. ``X`` is the cell matrix of
+:meth:`harness.space.CellSpace.to_matrix` (``(n, 1 + 4 * max_blocks)``:
+block count, then ``in1, op1, in2, op2`` per slot, empty slots
+:data:`~harness.space.EMPTY`), or a :class:`~harness.space.CellBatch`
+directly. ``y`` holds accuracies as fractions in ``[0, 1]``: the models end
+in a sigmoid, so values outside that range (percentages, say) are rejected
+rather than silently fitted badly. Cells must have at least one block (the
+empty cell, POPNAS's initial-thrust row, has no tokens to read).
+
+Models, as in the paper
+    Two shared embedding tables of size ``embedding_dim`` (D = 100), one for
+    input tokens (``-lookback .. max_blocks-2``), one for the 8 operators,
+    initialised uniformly in ``[-0.1, 0.1]``. The MLP concatenates the four
+    embeddings of a block (``I1, I2, O1, O2``: 4D), averages over the cell's
+    blocks, then applies two fully connected layers of ``hidden`` (100)
+    units with ReLU and a linear output. The LSTM (hidden 100) reads the
+    ``4b`` tokens block by block in the order ``I1, I2, O1, O2`` and its
+    final hidden state goes through a linear output. Both end in a sigmoid;
+    the output bias starts at ``output_bias`` = 1.8 (0.86 after the
+    sigmoid, the mean accuracy PNAS observed at b = 1). Loss L1, optimiser
+    Adam with learning rate 0.01 when every training cell has one block
+    (the b = 1 level) and 0.002 otherwise, unless ``lr`` is given.
+
+Choices the paper leaves open (documented here)
+    * Training length: ``epochs`` passes over the data in shuffled
+      minibatches of ``batch_size``; the defaults, 200 epochs of 256 cells,
+      are 200 full-batch Adam steps at PNAS's K = 256. On the surrogate's
+      136 one-block cells the MLP reaches a training-set Spearman
+      correlation of 0.92-0.97 (PNAS Table 1: 0.938) in about a second on
+      a 2-core CPU.
+    * ``output_bias=None`` starts the bias at the logit of the mean
+      training accuracy instead, the paper's own reasoning applied to the
+      data at hand. Use it when accuracies sit far from 0.86 (short proxy
+      training, the surrogate backend's ~0.6): at lr 0.002 Adam moves the
+      bias by about 0.002 a step, so from 1.8 the first several hundred
+      steps go into shifting the output level rather than ranking cells.
+    * Other weights (fully connected layers, LSTM) use PyTorch's default
+      ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))``, but drawn from a generator
+      seeded with ``seed`` so that fits never depend on torch's global RNG.
+    * Ensembles draw their folds with a seeded, shuffled ``KFold``; member
+      ``k`` is fit from scratch on all folds but ``k`` with its own seed.
+
+Speed
+    Fitting runs torch single-threaded (minibatch ops are too small to
+    gain from threads) and prediction runs independent chunks on a pool of
+    as many threads as torch is set to use; torch's thread setting is
+    restored afterwards. The MLP's first layer is linear in the block
+    average, so a cell's first pre-activation is ``sum_j T[code_j] / b +
+    bias`` where ``T`` holds, for every block code of
+    :meth:`CellSpace.block_codes`, that block's contribution. ``T``
+    (``(radix, hidden)``, 2,305 rows in the PNAS space) is built once per
+    fit, and prediction is one ``embedding_bag`` and two small layers per
+    chunk. The LSTM shares prefixes token by token (see
+    :func:`_prefix_plan`): siblings from one parent pay for the parent's
+    tokens once: the 301,056 children of 256 four-block parents cost about
+    1.2 LSTM steps per child instead of 20.
+
+Checkpoints
+    ``get_state()`` returns a ``dict[str, numpy.ndarray]`` (weights and the
+    learning rate used; ensembles prefix each member's keys with
+    ``member<k>.`` and add its training indices) that ``numpy.savez`` can
+    store; ``set_state`` restores it on an estimator with the same
+    hyper-parameters, no pickle involved.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import Any, Iterator
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.model_selection import KFold
+from sklearn.utils.validation import check_is_fitted
+from torch import nn
+
+from harness.operators import NUM_OPERATORS
+from harness.space import EMPTY, CellBatch, CellSpace
+
+#: Initial bias of the output layer: sigmoid(1.8) = 0.86, PNAS's mean b = 1 accuracy.
+OUTPUT_BIAS_INIT = 1.8
+
+#: Half-width of the uniform initialisation of the embeddings (PNAS 5.1).
+EMBEDDING_INIT_RANGE = 0.1
+
+#: Adam learning rates of PNAS 5.1: at the b = 1 level, and at all later levels.
+LR_FIRST_LEVEL = 0.01
+LR_LATER_LEVELS = 0.002
+
+#: Names accepted by :func:`make_predictor` (PNAS Table 1's four rows).
+PREDICTOR_NAMES: tuple[str, ...] = ("mlp", "lstm", "mlp-ensemble", "lstm-ensemble")
+
+
+# ---------------------------------------------------------------------------- input handling
+def _space(max_blocks: int, lookback: int) -> CellSpace:
+    """The cell space the hyper-parameters describe (its constructor validates them)."""
+    return CellSpace.pnas(max_blocks=max_blocks, lookback=lookback)
+
+
+def _as_cells(X: Any, space: CellSpace) -> CellBatch:
+    """``X`` (a :class:`CellBatch` or a cell matrix) as a validated, canonical batch.
+
+    Cells must have at least one block.
+    """
+    if isinstance(X, CellBatch):
+        space.validate(X, where="X")
+        cells = X
+    else:
+        matrix = np.asarray(X)
+        width = 1 + 4 * space.max_blocks
+        if matrix.ndim != 2 or matrix.shape[1] != width:
+            raise ValueError(
+                f"X must be a CellBatch or a cell matrix of shape (n, {width}) for "
+                f"max_blocks={space.max_blocks}; got shape {matrix.shape}"
+            )
+        if matrix.dtype.kind not in "iuf":
+            raise ValueError(f"X must hold integers, got dtype {matrix.dtype}")
+        if matrix.dtype.kind == "f" and not (
+            np.isfinite(matrix).all() and (matrix == np.round(matrix)).all()
+        ):
+            raise ValueError("X must hold integer values (non-finite or fractional entries found)")
+        # from_matrix casts to int8; out-of-range values would wrap into valid-looking ones
+        if matrix.size and (matrix.min() < EMPTY or matrix.max() > np.iinfo(np.int8).max):
+            raise ValueError(f"X has values outside [{EMPTY}, 127], so it is no cell matrix")
+        cells = space.from_matrix(matrix, where="X")
+    if len(cells) and (cells.num_blocks < 1).any():
+        i = int(np.flatnonzero(cells.num_blocks < 1)[0])
+        raise ValueError(f"X: cell {i} has no blocks; accuracy predictors need b >= 1")
+    return cells
+
+
+def _as_targets(y: Any, n: int) -> np.ndarray:
+    """``y`` as a float32 vector of ``n`` accuracies in ``[0, 1]``."""
+    target = np.asarray(y, dtype=np.float64)
+    if target.ndim != 1 or len(target) != n:
+        raise ValueError(f"y must be a vector of {n} accuracies, got shape {target.shape}")
+    if not np.isfinite(target).all():
+        raise ValueError("y has non-finite values")
+    if (target < 0).any() or (target > 1).any():
+        raise ValueError(
+            "y must hold accuracies as fractions in [0, 1] (the predictors end in a sigmoid); "
+            f"got range [{target.min()}, {target.max()}]"
+        )
+    return target.astype(np.float32)
+
+
+def _tokens(cells: CellBatch, lookback: int) -> np.ndarray:
+    """``(n, B, 4)`` int64 token ids ``(I1, I2, O1, O2)`` per block; empty slots hold 0.
+
+    Input ids are ``input + lookback`` (rows of the input table), operator
+    ids the global ones. Padding gets a valid id so lookups never fail; the
+    models mask or skip it.
+    """
+    blocks = cells.blocks.astype(np.int64)
+    tokens = np.stack(
+        [blocks[..., 0] + lookback, blocks[..., 2] + lookback, blocks[..., 1], blocks[..., 3]],
+        axis=-1,
+    )
+    tokens[blocks[..., 1] == EMPTY] = 0
+    return tokens
+
+
+# ---------------------------------------------------------------------------- torch modules
+class _Embeddings(nn.Module):
+    """The two shared token tables: input tokens and operator tokens."""
+
+    def __init__(self, num_inputs: int, dim: int) -> None:
+        super().__init__()
+        self.inputs = nn.Embedding(num_inputs, dim)
+        self.operators = nn.Embedding(NUM_OPERATORS, dim)
+
+    def at(self, position: int) -> nn.Embedding:
+        """The table of token ``position`` of a block (``I1, I2, O1, O2``)."""
+        return self.inputs if position % 4 < 2 else self.operators
+
+    def block_mean(self, tokens: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """``(n, 4D)``: each cell's blocks' concatenated embeddings, averaged over its blocks.
+
+        One weighted ``embedding_bag`` per token position (weight ``1/b`` on
+        used slots, 0 on padding) gives the same mean without building the
+        ``(n, B, 4, D)`` tensor, which dominated a training step's time.
+        """
+        slots = tokens.shape[1]
+        used = torch.arange(slots, device=tokens.device)[None, :] < counts[:, None]
+        weights = used / counts[:, None].to(self.inputs.weight.dtype)
+        return torch.cat(
+            [
+                nn.functional.embedding_bag(
+                    tokens[..., k], table.weight, mode="sum", per_sample_weights=weights
+                )
+                for k, table in enumerate(map(self.at, range(4)))
+            ],
+            dim=1,
+        )
+
+
+class _MLP(nn.Module):
+    """PNAS's MLP: mean of the blocks' concatenated embeddings, 2 x (FC + ReLU), FC."""
+
+    def __init__(self, num_inputs: int, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.embed = _Embeddings(num_inputs, dim)
+        self.fc1 = nn.Linear(4 * dim, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.out = nn.Linear(hidden, 1)
+
+    def head(self, pre1: torch.Tensor) -> torch.Tensor:
+        """Logits from the first layer's pre-activations (shared by both inference paths)."""
+        # in place: neither layer's backward needs its own output
+        return self.out(self.fc2(pre1.relu_()).relu_()).squeeze(-1)
+
+    def forward(self, tokens: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+        """Logits of cells given as ``(n, B, 4)`` token ids and block counts."""
+        return self.head(self.fc1(self.embed.block_mean(tokens, counts)))
+
+
+class _LSTM(nn.Module):
+    """PNAS's RNN: an LSTM over the ``4b`` tokens, final hidden state -> FC.
+
+    ``forward`` follows a :func:`_prefix_plan`: one LSTM step per token
+    position, run once per distinct token prefix, so cells that share a
+    prefix share its computation and a cell's padded slots are never read.
+    """
+
+    def __init__(self, num_inputs: int, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.embed = _Embeddings(num_inputs, dim)
+        # a cell, not nn.LSTM: the plan feeds one token per step, and per-call
+        # overhead of the fused sequence kernel made single steps slower
+        self.lstm = nn.LSTMCell(dim, hidden)
+        self.out = nn.Linear(hidden, 1)
+
+    def forward(self, plan: list[tuple[torch.Tensor, ...]], n: int) -> torch.Tensor:
+        """Logits of the ``n`` cells a :func:`_prefix_plan` describes, in batch order."""
+        h = c = self.out.weight.new_zeros((1, self.lstm.hidden_size))
+        logits = self.out.weight.new_empty(n)
+        for position, (tokens, parents, done, final) in enumerate(plan):
+            h, c = self.lstm(self.embed.at(position)(tokens), (h[parents], c[parents]))
+            logits[done] = self.out(h[final]).squeeze(-1)
+        return logits
+
+
+def _prefix_plan(
+    tokens: np.ndarray, num_blocks: np.ndarray, device: str
+) -> list[tuple[torch.Tensor, ...]]:
+    """How :class:`_LSTM` walks a batch: per token position, its distinct prefixes.
+
+    The cells' token sequences (``4b`` tokens, padding marked -1 so that a
+    sequence sorts before its extensions) are sorted lexicographically;
+    then the cells sharing the first ``t + 1`` tokens are consecutive, and
+    a new prefix starts wherever the previous position's prefix or token
+    ``t`` changes: one sort, then ``O(n)`` work per position. Position
+    ``t`` holds, per distinct prefix, its last ``tokens`` and ``parents``
+    (the prefix id at ``t - 1``, where its LSTM state comes from; position
+    0 starts from one empty prefix), and for the cells whose sequence ends
+    there, ``done`` (their rows in the batch) and ``final`` (their prefix
+    ids).
+    """
+    n = len(tokens)
+    lengths = 4 * num_blocks.astype(np.int64)
+    sequences = tokens.reshape(n, -1).astype(np.int8)
+    sequences[np.arange(sequences.shape[1])[None, :] >= lengths[:, None]] = -1
+    order = np.lexsort(sequences.T[::-1])
+    sequences, lengths = sequences[order], lengths[order]
+    prefix = np.zeros(n, np.int64)
+    plan = []
+    for position in range(int(lengths.max(initial=0))):
+        active = np.flatnonzero(lengths > position)
+        parents, token = prefix[active], sequences[active, position]
+        new = np.ones(len(active), bool)
+        new[1:] = (parents[1:] != parents[:-1]) | (token[1:] != token[:-1])
+        prefix[active] = np.cumsum(new) - 1
+        first = np.flatnonzero(new)
+        ended = active[lengths[active] == position + 1]
+        plan.append(
+            tuple(
+                torch.from_numpy(a).to(device)
+                for a in (
+                    token[first].astype(np.int64), parents[first], order[ended], prefix[ended]
+                )
+            )
+        )
+    return plan
+
+
+def _init_parameters(module: nn.Module, generator: torch.Generator, output_bias: float) -> None:
+    """Seeded initialisation: embeddings ``U(+-0.1)``, the rest PyTorch's ``U(+-1/sqrt(fan_in))``.
+
+    The output bias is then set to ``output_bias``. Iterating
+    ``named_parameters`` gives a fixed order, so a seed fixes every weight.
+    """
+    with torch.no_grad():
+        for name, param in module.named_parameters():
+            if name.startswith("embed."):
+                bound = EMBEDDING_INIT_RANGE
+            elif name.startswith("lstm."):
+                bound = 1.0 / np.sqrt(module.lstm.hidden_size)  # nn.LSTMCell's own default
+            else:
+                layer = module.get_submodule(name.rsplit(".", 1)[0])
+                bound = 1.0 / np.sqrt(layer.in_features)
+            param.uniform_(-bound, bound, generator=generator)
+        module.out.bias.fill_(output_bias)
+
+
+# ---------------------------------------------------------------------------- estimators
+@contextmanager
+def _single_threaded() -> Iterator[None]:
+    """Run torch's CPU ops on one thread, restoring the previous setting afterwards.
+
+    A training step's ops work on at most a few hundred cells, where
+    intra-op threads only add synchronisation; on a busy 2-core machine
+    they made each step an order of magnitude slower.
+    """
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+class _NeuralPredictor(RegressorMixin, BaseEstimator):
+    """Hyper-parameters, training loop, input checks and checkpoints shared by the MLP and LSTM.
+
+    Subclasses set ``_module_class`` and ``_predict_chunk`` and define
+    ``_train_logits`` (the differentiable forward pass); the MLP also
+    overrides ``_predict_logits`` with its fast path. The parameters are
+    documented on :class:`MLPPredictor`.
+    """
+
+    _module_class: type[nn.Module]
+    #: Cells per inference chunk: small enough for the chunk's activations to stay in cache.
+    _predict_chunk: int
+
+    def __init__(
+        self,
+        max_blocks: int = 5,
+        lookback: int = 2,
+        embedding_dim: int = 100,
+        hidden: int = 100,
+        epochs: int = 200,
+        lr: float | None = None,
+        batch_size: int = 256,
+        output_bias: float | None = OUTPUT_BIAS_INIT,
+        seed: int = 0,
+        device: str = "cpu",
+    ) -> None:
+        self.max_blocks = max_blocks
+        self.lookback = lookback
+        self.embedding_dim = embedding_dim
+        self.hidden = hidden
+        self.epochs = epochs
+        self.lr = lr
+        self.batch_size = batch_size
+        self.output_bias = output_bias
+        self.seed = seed
+        self.device = device
+
+    # -- fitting
+    def fit(self, X: Any, y: Any) -> "_NeuralPredictor":
+        """Fit from scratch on cells ``X`` and accuracies ``y`` (fractions in ``[0, 1]``)."""
+        space = _space(self.max_blocks, self.lookback)
+        for name in ("embedding_dim", "hidden", "epochs", "batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, np.integer)) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        if self.lr is not None and not (np.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr must be None or a positive number, got {self.lr!r}")
+        if self.output_bias is not None and not np.isfinite(self.output_bias):
+            raise ValueError(f"output_bias must be None or finite, got {self.output_bias!r}")
+        cells = _as_cells(X, space)
+        target = _as_targets(y, len(cells))
+        if len(cells) == 0:
+            raise ValueError("cannot fit a predictor on 0 cells")
+
+        self.lr_ = float(self.lr) if self.lr is not None else (
+            LR_FIRST_LEVEL if (cells.num_blocks == 1).all() else LR_LATER_LEVELS
+        )
+        self.n_features_in_ = 1 + 4 * self.max_blocks
+        generator = torch.Generator().manual_seed(int(self.seed))
+        self.module_ = self._new_module()
+        _init_parameters(self.module_, generator, self._initial_bias(target))
+        self.module_.to(self.device)
+        with _single_threaded():
+            self._train(cells, torch.from_numpy(target).to(self.device), generator)
+        self._prepare_inference()
+        return self
+
+    def _initial_bias(self, target: np.ndarray) -> float:
+        """``output_bias``, or with ``None`` the logit of the mean training accuracy."""
+        if self.output_bias is not None:
+            return float(self.output_bias)
+        # clipped so that all-0 or all-1 targets still give a finite start
+        mean = float(np.clip(target.mean(), 1e-3, 1 - 1e-3))
+        return float(np.log(mean / (1 - mean)))
+
+    def _new_module(self) -> nn.Module:
+        num_inputs = self.lookback + self.max_blocks - 1
+        return self._module_class(num_inputs, int(self.embedding_dim), int(self.hidden))
+
+    def _train(self, cells: CellBatch, target: torch.Tensor, generator: torch.Generator) -> None:
+        """Adam on the L1 loss, ``epochs`` shuffled passes in minibatches of ``batch_size``."""
+        # the fused kernel does one pass over all parameters instead of a loop of small ops
+        optimiser = torch.optim.Adam(self.module_.parameters(), lr=self.lr_, fused=True)
+        self.module_.train()
+        for _ in range(int(self.epochs)):
+            order = torch.randperm(len(cells), generator=generator).numpy()
+            for start in range(0, len(cells), int(self.batch_size)):
+                batch = order[start : start + int(self.batch_size)]
+                prediction = torch.sigmoid(self._train_logits(cells.take(batch)))
+                loss = nn.functional.l1_loss(prediction, target[torch.from_numpy(batch)])
+                optimiser.zero_grad(set_to_none=True)
+                loss.backward()
+                optimiser.step()
+        self.module_.eval()
+
+    def _train_logits(self, cells: CellBatch) -> torch.Tensor:
+        """Logits of ``cells`` by the differentiable forward pass used in training."""
+        raise NotImplementedError
+
+    def _prepare_inference(self) -> None:
+        """Hook run after fitting or restoring weights (the MLP builds its block table)."""
+
+    # -- prediction
+    def predict(self, X: Any) -> np.ndarray:
+        """Predicted accuracies in ``(0, 1)``, one per cell of ``X``, computed in chunks."""
+        check_is_fitted(self, "module_")
+        return self._predict_cells(_as_cells(X, _space(self.max_blocks, self.lookback)))
+
+    def _predict_cells(self, cells: CellBatch) -> np.ndarray:
+        """Predictions for an already validated batch (lets ensembles convert ``X`` once).
+
+        Chunks of ``_predict_chunk`` cells run on a pool of as many threads
+        as torch's intra-op setting, each op single-threaded: independent
+        chunks parallelise without OpenMP's synchronisation, which on a busy
+        2-core machine made large-batch inference up to 30x slower. Chunks
+        write disjoint slices, so the result does not depend on scheduling.
+        """
+        out = np.empty(len(cells), np.float64)
+
+        def predict_chunk(start: int) -> None:
+            chunk = cells.take(slice(start, start + self._predict_chunk))
+            with torch.inference_mode():
+                logits = self._predict_logits(chunk)
+                out[start : start + len(chunk)] = torch.sigmoid(logits).cpu().numpy()
+
+        workers = torch.get_num_threads()
+        with _single_threaded(), ThreadPoolExecutor(max_workers=workers) as pool:
+            list(pool.map(predict_chunk, range(0, len(cells), self._predict_chunk)))
+        return out
+
+    def _predict_logits(self, cells: CellBatch) -> torch.Tensor:
+        """Logits of one chunk at inference time; the training pass unless overridden."""
+        return self._train_logits(cells)
+
+    # -- checkpoints
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Fitted weights (and ``lr``, the rate used) as numpy arrays, for ``numpy.savez``."""
+        check_is_fitted(self, "module_")
+        state = {k: v.detach().cpu().numpy().copy() for k, v in self.module_.state_dict().items()}
+        state["lr"] = np.asarray(self.lr_)
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> "_NeuralPredictor":
+        """Restore :meth:`get_state`'s arrays; keys and shapes must match these hyper-parameters."""
+        _space(self.max_blocks, self.lookback)  # validates them, as fit does
+        module = self._new_module()
+        expected = {k: tuple(v.shape) for k, v in module.state_dict().items()}
+        expected["lr"] = ()
+        given = {k: tuple(np.shape(v)) for k, v in state.items()}
+        if given != expected:
+            missing = sorted(set(expected) - set(given))
+            extra = sorted(set(given) - set(expected))
+            wrong = sorted(k for k in set(expected) & set(given) if expected[k] != given[k])
+            raise ValueError(
+                f"state does not fit {type(self).__name__}({self.get_params()}): "
+                f"missing {missing}, unexpected {extra}, wrong shape {wrong}"
+            )
+        weights = {k: v for k, v in state.items() if k != "lr"}
+        module.load_state_dict(
+            {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in weights.items()}
+        )
+        self.module_ = module.to(self.device).eval()
+        self.lr_ = float(state["lr"])
+        self.n_features_in_ = 1 + 4 * self.max_blocks
+        self._prepare_inference()
+        return self
+
+
+class MLPPredictor(_NeuralPredictor):
+    """PNAS's MLP accuracy predictor (see the module docstring for the model and defaults).
+
+    Parameters
+    ----------
+    max_blocks, lookback:
+        the cell space (sizes the input-token table and ``X``'s width).
+    embedding_dim:
+        D, the size of each token embedding (PNAS: 100).
+    hidden:
+        units of each of the two fully connected layers (PNAS: 100).
+    epochs:
+        passes over the data (the paper leaves training length open).
+    lr:
+        Adam's learning rate; ``None`` applies PNAS's rule (0.01 if every
+        training cell has one block, else 0.002).
+    batch_size:
+        minibatch size; the default 256 makes each epoch one Adam step at
+        PNAS's K = 256.
+    output_bias:
+        initial bias of the output layer (PNAS: 1.8); ``None`` uses the
+        logit of the mean training accuracy (see the module docstring).
+    seed:
+        seeds the initialisation and the minibatch order.
+    device:
+        torch device for fitting and inference.
+    """
+
+    _module_class = _MLP
+    _predict_chunk = 4096
+
+    def _prepare_inference(self) -> None:
+        """Build ``block_table_``: the first layer's pre-activation share of every block code.
+
+        Rows follow :meth:`CellSpace.block_codes`: code ``1 + b1 * nb + b2``
+        with branch ``b = (input + lookback) * 8 + op``; row 0 (empty slot)
+        is zero. The first-layer weight splits into four ``(hidden, D)``
+        slices for ``I1, I2, O1, O2``, so a branch's share is its input's and
+        operator's projections, and a block's is the sum of its two branches.
+        """
+        module = self.module_
+        with torch.no_grad():
+            w_i1, w_i2, w_o1, w_o2 = module.fc1.weight.split(int(self.embedding_dim), dim=1)
+            inputs, operators = module.embed.inputs.weight, module.embed.operators.weight
+            first = ((inputs @ w_i1.T)[:, None, :] + (operators @ w_o1.T)[None]).flatten(0, 1)
+            second = ((inputs @ w_i2.T)[:, None, :] + (operators @ w_o2.T)[None]).flatten(0, 1)
+            pairs = (first[:, None, :] + second[None]).flatten(0, 1)
+            self.block_table_ = torch.cat([torch.zeros_like(pairs[:1]), pairs])
+
+    def _train_logits(self, cells: CellBatch) -> torch.Tensor:
+        tokens = torch.from_numpy(_tokens(cells, self.lookback)).to(self.device)
+        counts = torch.from_numpy(cells.num_blocks.astype(np.int64)).to(self.device)
+        return self.module_(tokens, counts)
+
+    def _predict_logits(self, cells: CellBatch) -> torch.Tensor:
+        """The block-table path: one ``embedding_bag`` replaces embeddings, mean and first layer."""
+        codes = _space(self.max_blocks, self.lookback).block_codes(cells)
+        weights = np.broadcast_to(1.0 / cells.num_blocks[:, None], codes.shape)
+        pre1 = nn.functional.embedding_bag(
+            torch.from_numpy(codes).to(self.device),
+            self.block_table_,
+            mode="sum",
+            per_sample_weights=torch.from_numpy(weights.astype(np.float32)).to(self.device),
+            padding_idx=0,
+        )
+        return self.module_.head(pre1.add_(self.module_.fc1.bias))
+
+
+class LSTMPredictor(_NeuralPredictor):
+    """PNAS's RNN accuracy predictor: an LSTM over the cell's ``4b`` tokens.
+
+    Parameters are those of :class:`MLPPredictor`, except that ``hidden`` is
+    the LSTM's hidden size (PNAS: 100). Training and prediction both run
+    the LSTM along a :func:`_prefix_plan`, one token position at a time,
+    once per distinct prefix. On a busy 2-core CPU it predicts about
+    5 x 10^4 five-block candidates a second (see the benchmarks), roughly
+    15 times slower than the MLP.
+    """
+
+    _module_class = _LSTM
+    # larger chunks let more candidates share prefixes
+    _predict_chunk = 16384
+
+
+    def _train_logits(self, cells: CellBatch) -> torch.Tensor:
+        plan = _prefix_plan(_tokens(cells, self.lookback), cells.num_blocks, self.device)
+        return self.module_(plan, len(cells))
+
+
+class EnsemblePredictor(RegressorMixin, BaseEstimator):
+    """PNAS's ensemble: ``n_members`` clones of ``base``, each fit from scratch on part of the data.
+
+    The folds come from ``KFold(n_members, shuffle=True, random_state=seed)``;
+    member ``k`` leaves out fold ``k`` (with 5 members each sees 4/5 of the
+    cells) and gets its own seed, derived from ``seed`` and ``k`` (``base``'s
+    own seed is replaced). ``predict`` averages the members' predictions.
+
+    Parameters
+    ----------
+    base:
+        an :class:`MLPPredictor` or :class:`LSTMPredictor`; it is cloned,
+        never fitted itself.
+    n_members:
+        number of members and folds (PNAS: 5); at least 2.
+    seed:
+        seeds the folds and the members.
+    """
+
+    def __init__(self, base: _NeuralPredictor, n_members: int = 5, seed: int = 0) -> None:
+        self.base = base
+        self.n_members = n_members
+        self.seed = seed
+
+    def _member(self, k: int) -> _NeuralPredictor:
+        """Unfitted member ``k``: ``base`` with a seed hashed from ``(seed, k)``."""
+        seed = int(np.random.SeedSequence([int(self.seed), k]).generate_state(1)[0])
+        return clone(self.base).set_params(seed=seed)
+
+    def _space(self) -> CellSpace:
+        """The cell space of ``base``'s hyper-parameters."""
+        return _space(self.base.max_blocks, self.base.lookback)
+
+    def fit(self, X: Any, y: Any) -> "EnsemblePredictor":
+        """Fit every member on its ``n_members - 1`` folds of ``(X, y)``."""
+        if not isinstance(self.n_members, (int, np.integer)) or self.n_members < 2:
+            raise ValueError(f"n_members must be an integer >= 2, got {self.n_members!r}")
+        cells = _as_cells(X, self._space())
+        target = _as_targets(y, len(cells))
+        if len(cells) < self.n_members:
+            raise ValueError(
+                f"an ensemble of {self.n_members} members needs at least {self.n_members} cells, "
+                f"got {len(cells)}"
+            )
+        folds = KFold(n_splits=self.n_members, shuffle=True, random_state=int(self.seed))
+        self.train_indices_ = [train for train, _ in folds.split(np.arange(len(cells)))]
+        self.members_ = [
+            self._member(k).fit(cells.take(train), target[train])
+            for k, train in enumerate(self.train_indices_)
+        ]
+        self.n_features_in_ = self.members_[0].n_features_in_
+        return self
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Mean of the members' predicted accuracies, one per cell of ``X``."""
+        check_is_fitted(self, "members_")
+        cells = _as_cells(X, self._space())
+        return np.mean([member._predict_cells(cells) for member in self.members_], axis=0)
+
+    def get_state(self) -> dict[str, np.ndarray]:
+        """Every member's state under ``member<k>.``, plus its training indices."""
+        check_is_fitted(self, "members_")
+        state = {}
+        for k, (member, train) in enumerate(zip(self.members_, self.train_indices_)):
+            state.update({f"member{k}.{key}": value for key, value in member.get_state().items()})
+            state[f"member{k}.train_indices"] = train.copy()
+        return state
+
+    def set_state(self, state: dict[str, np.ndarray]) -> "EnsemblePredictor":
+        """Restore :meth:`get_state`'s arrays into ``n_members`` fresh clones of ``base``."""
+        prefixes = {key.split(".", 1)[0] for key in state}
+        expected = {f"member{k}" for k in range(int(self.n_members))}
+        if prefixes != expected:
+            raise ValueError(f"state has members {sorted(prefixes)}, expected {sorted(expected)}")
+        members, train_indices = [], []
+        for k in range(int(self.n_members)):
+            own = {
+                key.split(".", 1)[1]: value
+                for key, value in state.items()
+                if key.startswith(f"member{k}.")
+            }
+            if "train_indices" not in own:
+                raise ValueError(f"state lacks member{k}.train_indices")
+            train_indices.append(np.asarray(own.pop("train_indices")))
+            members.append(self._member(k).set_state(own))
+        self.members_, self.train_indices_ = members, train_indices
+        self.n_features_in_ = members[0].n_features_in_
+        return self
+
+
+def make_predictor(name: str, **kwargs: Any) -> _NeuralPredictor | EnsemblePredictor:
+    """One of PNAS Table 1's four predictors by name (see :data:`PREDICTOR_NAMES`).
+
+    ``kwargs`` go to the model's constructor; for ensembles ``n_members`` and
+    ``seed`` go to :class:`EnsemblePredictor` and the rest to the base model.
+    """
+    if name not in PREDICTOR_NAMES:
+        raise ValueError(f"unknown predictor {name!r}; choose one of {PREDICTOR_NAMES}")
+    model, _, ensemble = name.partition("-")
+    cls = MLPPredictor if model == "mlp" else LSTMPredictor
+    if not ensemble:
+        return cls(**kwargs)
+    outer = {key: kwargs.pop(key) for key in ("n_members", "seed") if key in kwargs}
+    return EnsemblePredictor(cls(**kwargs), **outer)
+
+
+__all__ = [
+    "EnsemblePredictor",
+    "LSTMPredictor",
+    "MLPPredictor",
+    "OUTPUT_BIAS_INIT",
+    "PREDICTOR_NAMES",
+    "make_predictor",
+]
