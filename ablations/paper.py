@@ -31,7 +31,7 @@ from ablations.search_comparisons import pnas_fig4, popnas_table7, popnas_table8
 from ablations.space_counts import space_counts
 from ablations.surrogate_calibration import surrogate_calibration
 from harness.provenance import environment
-from harness.search import PNAS, POPNAS
+from harness.search import PNAS, POPNAS, RandomSearch, RegularizedEvolution
 from harness.space import CellSpace
 
 log = logging.getLogger(__name__)
@@ -58,11 +58,22 @@ class PaperRun:
         return backends.make("surrogate", space=space, **self.get("surrogate", {}))
 
     def search(self, strategy: str, max_blocks: int, K: int, seed: int) -> pd.DataFrame:
-        """``trained`` table of a PNAS or POPNAS run on the surrogate (resumable, shared by studies)."""
+        """``trained`` table of a search on the surrogate (resumable, shared by the studies).
+
+        PNAS and POPNAS use the configured predictor; ``random`` and
+        ``evolution`` are PNAS Fig. 4's baselines.
+        """
         space = CellSpace.pnas(max_blocks=max_blocks)
-        cls = {"pnas": PNAS, "popnas": POPNAS}[strategy]
+        backend = self.surrogate(space)
         folder = self.output_dir / "searches" / f"{strategy}-B{max_blocks}-K{K}-seed{seed}"
-        return cls(space, self.surrogate(space), K=K, seed=seed, **self.get("predictor", {})).run(folder).trained
+        if strategy in ("pnas", "popnas"):
+            cls = PNAS if strategy == "pnas" else POPNAS
+            search = cls(space, backend, K=K, seed=seed, **self.get("predictor", {}))
+        elif strategy == "random":
+            search = RandomSearch(space, backend, K=K, seed=seed)
+        else:
+            search = RegularizedEvolution(space, backend, K=K, seed=seed, **self.get("evolution", {}))
+        return search.run(folder).trained
 
     @cached_property
     def measured(self) -> pd.DataFrame | None:
@@ -118,13 +129,20 @@ def _surrogate_calibration(run: PaperRun) -> list[TableSection]:
 
 
 def _regressor_sources(run: PaperRun) -> list[tuple[str, int | None, pd.DataFrame]]:
-    """(source, seed, PNAS trained table) pairs the time-regressor studies run on."""
-    cfg = run.get("regressors", {})
-    sources = [("surrogate", seed, run.search("pnas", cfg.get("max_blocks", 4), cfg.get("K", 256), seed))
-               for seed in run.seeds]
+    """(source, seed, PNAS trained table) pairs the time-regressor studies run on.
+
+    The surrogate's are the first ``regressors.max_blocks`` steps (the paper
+    ablates with B = 4) of the PNAS searches the other studies share.
+    """
+    cfg, searches = run.get("regressors", {}), run.get("searches", {})
+    steps = cfg.get("max_blocks", 4)
+    sources = []
+    for seed in run.seeds:
+        trained = run.search("pnas", searches.get("max_blocks", 5), searches.get("K", 256), seed)
+        sources.append(("surrogate", seed, trained[trained["step"] <= steps]))
     measured = run.measured_run("pnas")
     if measured is not None:
-        sources.append(("measured", None, measured[measured["step"] <= cfg.get("max_blocks", 4)]))
+        sources.append(("measured", None, measured[measured["step"] <= steps]))
     return sources
 
 
@@ -136,7 +154,7 @@ def _aggregate_sources(frames: list[pd.DataFrame], keys: list[str], value: str) 
 
 def _popnas_regressors(run: PaperRun) -> list[TableSection]:
     cfg = run.get("regressors", {})
-    space = CellSpace.pnas(max_blocks=cfg.get("max_blocks", 4))
+    space = CellSpace.pnas(max_blocks=run.get("searches", {}).get("max_blocks", 5))
     xgboost = {"param_grid": cfg["xgboost_grid"]} if cfg.get("xgboost_grid") else {}
     t3, t4, t5, t6, p3, p56 = [], [], [], [], [], []
     for source, seed, trained in _regressor_sources(run):
@@ -149,7 +167,8 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
         t6.append(table6.assign(**tag))
         p3.append(predictions3.assign(**tag))
         p56.append(predictions56.assign(**tag))
-    setting = {"max_blocks (steps)": space.max_blocks, "K": cfg.get("K", 256), "surrogate seeds": run.seeds,
+    setting = {"steps": cfg.get("max_blocks", 4), "K": run.get("searches", {}).get("K", 256),
+               "surrogate seeds": run.seeds,
                "xgboost grid": cfg.get("xgboost_grid") or "POPNAS full grid"}
     figure_sources = pd.concat(p3)
     for source in figure_sources["source"].unique():
@@ -228,19 +247,20 @@ def _popnas_searches(run: PaperRun) -> list[TableSection]:
 
 
 def _pnas_fig4(run: PaperRun) -> list[TableSection]:
-    cfg = run.get("fig4", {})
-    space = CellSpace.pnas(max_blocks=cfg.get("max_blocks", 5))
-    K, trials = cfg.get("K", 64), list(cfg.get("trials", run.seeds))
-    curves = pnas_fig4(space, run.surrogate(space), K, trials, output_dir=run.output_dir / "searches" / "fig4",
-                       pnas_options=run.get("predictor", {}),
-                       evolution_options=cfg.get("evolution", {}))
+    cfg = run.get("searches", {})
+    max_blocks, K = cfg.get("max_blocks", 5), cfg.get("K", 256)
+    labels = {"pnas": "PNAS", "random": "random search", "evolution": "regularized evolution"}
+    curves = pnas_fig4({label: [run.search(strategy, max_blocks, K, seed) for seed in run.seeds]
+                        for strategy, label in labels.items()})
     figures.top_m_curves(curves, run.figure("pnas_fig4.png"), "Top-M accuracy vs models trained (PNAS Fig. 4)")
     return [TableSection(
         "pnas_fig4", "Mean accuracy of the top M models vs models trained (PNAS Fig. 4)", curves,
-        settings={"max_blocks": space.max_blocks, "K": K, "trials": trials, "backend": "surrogate"},
+        settings={"max_blocks": max_blocks, "K": K, "trials (seeds)": run.seeds, "backend": "surrogate",
+                  "evolution": run.get("evolution", {})},
         figures=("pnas_fig4.png",),
         notes=("The paper reports this as a figure only (PNAS beats random search at every budget). "
-               "Mean and std are over trials (search seeds) on the surrogate."),
+               "Mean and std are over trials (search seeds) on the surrogate; the PNAS runs are the "
+               "ones Tables 3-8 use."),
     )]
 
 
@@ -290,15 +310,57 @@ def _thesis_kendall_fidelity(run: PaperRun) -> list[TableSection]:
     )]
 
 
+def _pnas_table1(run: PaperRun) -> list[TableSection]:
+    from ablations.pnas_table1 import pnas_table1
+
+    cfg = dict(run.get("pnas_table1", {}))
+    space = CellSpace.pnas(max_blocks=cfg.pop("max_blocks", 5))
+    table = pnas_table1(run.surrogate(space), max_blocks=space.max_blocks, seed=run.get("seed", 0), **cfg)
+    return [TableSection(
+        "pnas_table1", "Predictors' Spearman correlation by PNAS Algorithm 2 (PNAS Table 1)", table,
+        paper_numbers.pnas_table1(), ("predictor", "fit_blocks", "evaluated_on", "eval_blocks"),
+        ("On the surrogate. rho-hat ('train') is measured on the K training cells, rho-tilde ('next') on "
+         "R unseen random cells one block larger; mean and std over trials, CI by a two-level bootstrap "
+         "(trials, then cells). The main job runs fewer trials, a smaller R and shorter predictor "
+         "training than the paper (T=20, R=10,000); `ablations.pnas_table1.PAPER_SCALE` is the "
+         "paper's. The output bias starts at the logit of the mean training accuracy instead of "
+         "PNAS's 1.8 (0.86, CIFAR-10's mean), which the surrogate's accuracies are far from."),
+        {"max_blocks": space.max_blocks, **cfg},
+    )]
+
+
+def _nb201(run: PaperRun) -> list[TableSection]:
+    from ablations.nb201_studies import nb201_predictor_ranking, nb201_time_regressors
+
+    cfg = run.get("nb201", {})
+    sections = []
+    for table_id, title, study, options in (
+        ("nb201_time_regressors", "Time (latency) regressors on NAS-Bench-201, smaller to larger cells",
+         nb201_time_regressors, cfg.get("time_regressors", {})),
+        ("nb201_predictor_ranking", "Accuracy predictors' rank correlation on NAS-Bench-201",
+         nb201_predictor_ranking, cfg.get("predictor_ranking", {})),
+    ):
+        try:
+            table = study(data_dir=cfg.get("data_dir"), seed=run.get("seed", 0), **options)
+            notes = ("NAS-Bench-201 (NATS-Bench accuracies, HELP latencies) from `../shared/data/nb201`; the "
+                     "count of non-`none` operators plays the block count. See `ablations/nb201_studies.py`.")
+        except FileNotFoundError as missing:
+            table, notes = pd.DataFrame(), f"Skipped: {missing}"
+        sections.append(TableSection(table_id, title, table, notes=notes, settings=dict(options)))
+    return sections
+
+
 #: Study id -> builder of its report sections, in report order.
 STUDIES: dict[str, Callable[[PaperRun], list[TableSection]]] = {
     "space_counts": _space_counts,
     "surrogate_calibration": _surrogate_calibration,
     "popnas_regressors": _popnas_regressors,
     "popnas_searches": _popnas_searches,
+    "pnas_table1": _pnas_table1,
     "pnas_fig4": _pnas_fig4,
     "thesis_rastrigin": _thesis_rastrigin,
     "thesis_kendall_fidelity": _thesis_kendall_fidelity,
+    "nb201": _nb201,
 }
 
 

@@ -1,19 +1,15 @@
 """Studies ``popnas_table7``, ``popnas_table8`` and ``pnas_fig4``: what the searches find, and at what cost.
 
-Each function takes finished searches' ``trained`` tables (or runs the
-searches, for ``pnas_fig4``) and returns a DataFrame.
+Each function takes finished searches' ``trained`` tables and returns a DataFrame.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import pandas as pd
 
-from backends.base import Backend
-from harness.search import PNAS, RandomSearch, RegularizedEvolution
-from harness.space import CellSpace
+from harness.search.base import top_m_curve
 
 
 def popnas_table7(trained: pd.DataFrame, tops: Sequence[int] = (1, 5, 25)) -> pd.DataFrame:
@@ -67,31 +63,18 @@ def popnas_table8(pnas: pd.DataFrame, popnas: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([frame, speedup], ignore_index=True)
 
 
-def pnas_fig4(space: CellSpace, backend: Backend, K: int, trials: Sequence[int],
-              ms: Sequence[int] = (1, 5, 25), output_dir: Path | None = None,
-              pnas_options: dict | None = None, evolution_options: dict | None = None) -> pd.DataFrame:
-    """Mean accuracy of the top M models against models trained: PNAS, random search, evolution.
+def pnas_fig4(trained_by_strategy: Mapping[str, Sequence[pd.DataFrame]],
+              ms: Sequence[int] = (1, 5, 25)) -> pd.DataFrame:
+    """Mean accuracy of the top M models against models trained, per strategy (PNAS Fig. 4).
 
-    One search per strategy and trial (seed); each is resumable under
-    ``output_dir/<strategy>-seed<seed>``. Returns ``strategy, M,
+    ``trained_by_strategy`` maps a label ("PNAS", "random search", ...) to
+    the ``trained`` tables of its trials. Returns ``strategy, M,
     models_trained, mean, std, trials`` (mean and std over trials).
     """
-    strategies = {
-        "PNAS": lambda seed: PNAS(space, backend, K=K, seed=seed, **(pnas_options or {})),
-        "random search": lambda seed: RandomSearch(space, backend, K=K, seed=seed),
-        "regularized evolution": lambda seed: RegularizedEvolution(space, backend, K=K, seed=seed,
-                                                                  **(evolution_options or {})),
-    }
-    curves = []
-    for label, build in strategies.items():
-        for seed in trials:
-            strategy = build(seed)
-            folder = None if output_dir is None else output_dir / f"{strategy.name}-seed{seed}"
-            curve = strategy.run(folder).top_m_curve(ms)
-            curves.append(curve.assign(strategy=label, seed=seed))
-    curves = pd.concat(curves, ignore_index=True)
-    summary = (curves.groupby(["strategy", "M", "step"], sort=False)
-               .agg(models_trained=("models_trained", "first"), mean=("mean_top_accuracy", "mean"),
-                    std=("mean_top_accuracy", "std"), trials=("seed", "nunique"))
-               .reset_index().drop(columns="step"))
-    return summary
+    curves = pd.concat([top_m_curve(trained, ms).assign(strategy=label, trial=trial)
+                        for label, runs in trained_by_strategy.items()
+                        for trial, trained in enumerate(runs)], ignore_index=True)
+    return (curves.groupby(["strategy", "M", "step"], sort=False)
+            .agg(models_trained=("models_trained", "first"), mean=("mean_top_accuracy", "mean"),
+                 std=("mean_top_accuracy", "std"), trials=("trial", "nunique"))
+            .reset_index().drop(columns="step"))

@@ -44,14 +44,19 @@ class SearchResult:
 
     def top_m_curve(self, ms: Sequence[int] = (1, 5, 25)) -> pd.DataFrame:
         """Mean accuracy of the top ``M`` models trained so far, after each step (PNAS Fig. 4)."""
-        rows = []
-        trained = self.trained[self.trained["blocks"] > 0]
-        for step in sorted(trained["step"].unique()):
-            seen = trained[trained["step"] <= step]["accuracy"].sort_values(ascending=False)
-            for m in ms:
-                rows.append({"step": int(step), "models_trained": len(seen), "M": m,
-                             "mean_top_accuracy": float(seen.iloc[:m].mean())})
-        return pd.DataFrame(rows)
+        return top_m_curve(self.trained, ms)
+
+
+def top_m_curve(trained: pd.DataFrame, ms: Sequence[int] = (1, 5, 25)) -> pd.DataFrame:
+    """``step, models_trained, M, mean_top_accuracy`` of a ``trained`` table (PNAS Fig. 4's curve)."""
+    rows = []
+    cells = trained[trained["blocks"] > 0]
+    for step in sorted(cells["step"].unique()):
+        seen = cells[cells["step"] <= step]["accuracy"].sort_values(ascending=False)
+        for m in ms:
+            rows.append({"step": int(step), "models_trained": len(seen), "M": m,
+                         "mean_top_accuracy": float(seen.iloc[:m].mean())})
+    return pd.DataFrame(rows)
 
 
 class Strategy(abc.ABC):

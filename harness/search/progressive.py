@@ -156,8 +156,11 @@ class POPNAS(PNAS):
         front[kept[pareto_front(predicted_time[kept], predicted[kept])]] = True
         pool = np.flatnonzero(front if self.pareto else keep)
         index = pool[top_k(predicted[pool], self.K)]
+        # PNAS's pick from the same candidates, kept for comparison (POPNAS Figs. 6-7)
+        pnas_pick = np.zeros(len(candidates), bool)
+        pnas_pick[top_k(predicted, self.K)] = True
         columns = {"predicted_accuracy": predicted, "predicted_time": predicted_time,
-                   "within_time_limit": keep, "on_front": front}
+                   "within_time_limit": keep, "on_front": front, "pnas_pick": pnas_pick}
         tables = _candidate_tables(self.space, step, candidates, rng, index, columns)
         pareto_rows = np.flatnonzero(front)
         tables["pareto"] = pd.DataFrame({
@@ -192,7 +195,9 @@ def _candidate_tables(space: CellSpace, step: int, candidates: CellBatch, rng: n
     if n > PREDICTIONS_KEPT:
         keep = np.zeros(n, bool)
         keep[rng.choice(n, PREDICTIONS_KEPT, replace=False)] = True
-        keep |= is_selected | columns.get("on_front", np.zeros(n, bool))
+        for flag in ("on_front", "pnas_pick"):
+            keep |= columns.get(flag, np.zeros(n, bool))
+        keep |= is_selected
     rows = np.flatnonzero(keep)
     predictions = pd.DataFrame({"step": step, "cell": space.format(candidates.take(rows)),
                                 **{k: v[rows] for k, v in columns.items()},
