@@ -53,6 +53,7 @@ from backends.base import Backend
 from harness.metrics import (
     METHODS,
     CorrelationEstimate,
+    estimate_from_replicates,
     kendall_resamples,
     spearman_resamples,
 )
@@ -173,17 +174,7 @@ def trial_mean_correlation(
         warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN mean is meant to be NaN
         means = np.nanmean(replicates[drawn, np.arange(n_boot)[:, None]], axis=1)
         value = float(np.nanmean(values))
-    finite = means[np.isfinite(means)]
-    alpha = (1.0 - confidence) / 2.0
-    if len(finite) >= 2:
-        std_error = float(np.std(finite, ddof=1))
-        ci_low, ci_high = (float(q) for q in np.quantile(finite, [alpha, 1.0 - alpha]))
-    else:
-        std_error = ci_low = ci_high = float("nan")
-    estimate = CorrelationEstimate(
-        method=method, value=value, std_error=std_error, ci_low=ci_low, ci_high=ci_high,
-        n=sum(len(x) for x, _ in trials), n_boot=int(n_boot), confidence=float(confidence),
-    )
+    estimate = estimate_from_replicates(method, value, means, sum(len(x) for x, _ in trials), confidence)
     return estimate, values
 
 

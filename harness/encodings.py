@@ -66,7 +66,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from harness.operators import NUM_OPERATORS, PNAS_ORDER, POPNAS_ORDER
-from harness.space import EMPTY, CellBatch, CellSpace
+from harness.space import EMPTY, CellBatch, CellSpace, check_cell_matrix
 
 #: The operator encodings of POPNAS 3.3.4 (``"static"`` is the paper's "reordered").
 OPERATOR_INDEXES: tuple[str, ...] = ("standard", "static", "dynamic")
@@ -86,39 +86,6 @@ _FIELD_NAMES = ("in1", "op1", "in2", "op2")
 def _check_operator_index(value) -> None:
     if value not in OPERATOR_INDEXES:
         raise ValueError(f"operator_index must be one of {OPERATOR_INDEXES}, got {value!r}")
-
-
-def check_cell_matrix(X, max_blocks: int, where: str = "cell matrix") -> np.ndarray:
-    """``X`` as an ``int16`` cell matrix of ``max_blocks`` slots; ``ValueError`` naming what is wrong.
-
-    Checks the shape and that every value is an integer that fits the
-    ``int8`` cell arrays (floats must be integral, as a ``Pipeline`` may
-    hand integer data over as floats). Whether the values form valid cells
-    is checked by :meth:`CellSpace.from_matrix`.
-    """
-    matrix = np.asarray(X)
-    width = 1 + 4 * max_blocks
-    if matrix.ndim != 2 or matrix.shape[1] != width:
-        raise ValueError(
-            f"{where}: expected a cell matrix of shape (n, {width}) for max_blocks={max_blocks}, "
-            f"got shape {matrix.shape}"
-        )
-    if matrix.dtype.kind not in "iuf":
-        raise ValueError(f"{where}: expected integer cell values, got dtype {matrix.dtype}")
-    if matrix.dtype.kind == "f":
-        fractional = ~np.isfinite(matrix) | (matrix != np.round(matrix))
-        if fractional.any():
-            i, j = np.argwhere(fractional)[0]
-            raise ValueError(f"{where}: value {matrix[i, j].item()} at row {i}, column {j} is not an integer")
-    if matrix.size:
-        low, high = matrix.min(), matrix.max()
-        if low < np.iinfo(np.int8).min or high > np.iinfo(np.int8).max:
-            value = low if low < np.iinfo(np.int8).min else high
-            i, j = np.argwhere(matrix == value)[0]
-            raise ValueError(
-                f"{where}: value {value.item()} at row {i}, column {j} is out of the int8 range of cells"
-            )
-    return matrix.astype(np.int16, copy=False)
 
 
 def _shift_slots(blocks: np.ndarray, shift: np.ndarray) -> np.ndarray:

@@ -174,23 +174,27 @@ def bootstrap_correlation(
             for start in range(0, n_boot, per_chunk)
         ]
     )
-    finite = resampled[np.isfinite(resampled)]
+    return estimate_from_replicates(method, _statistic(x, y, method), resampled, n, confidence)
+
+
+def estimate_from_replicates(method: str, value: float, replicates: np.ndarray, n: int,
+                             confidence: float) -> CorrelationEstimate:
+    """A :class:`CorrelationEstimate` from bootstrap replicates of ``value``.
+
+    ``std_error`` is the replicates' sample standard deviation and the
+    interval their percentile interval; undefined (NaN) replicates are left
+    out, and fewer than two defined ones give NaN uncertainty.
+    """
+    finite = replicates[np.isfinite(replicates)]
     alpha = (1.0 - confidence) / 2.0
     if len(finite) >= 2:
         std_error = float(np.std(finite, ddof=1))
         ci_low, ci_high = (float(q) for q in np.quantile(finite, [alpha, 1.0 - alpha]))
     else:
         std_error = ci_low = ci_high = float("nan")
-    return CorrelationEstimate(
-        method=method,
-        value=_statistic(x, y, method),
-        std_error=std_error,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        n=n,
-        n_boot=int(n_boot),
-        confidence=float(confidence),
-    )
+    return CorrelationEstimate(method=method, value=float(value), std_error=std_error, ci_low=ci_low,
+                               ci_high=ci_high, n=int(n), n_boot=len(replicates),
+                               confidence=float(confidence))
 
 
 def round_to_percent(accuracy: np.ndarray) -> np.ndarray:

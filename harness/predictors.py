@@ -110,23 +110,7 @@ def _as_cells(X: Any, space: CellSpace) -> CellBatch:
         space.validate(X, where="X")
         cells = X
     else:
-        matrix = np.asarray(X)
-        width = 1 + 4 * space.max_blocks
-        if matrix.ndim != 2 or matrix.shape[1] != width:
-            raise ValueError(
-                f"X must be a CellBatch or a cell matrix of shape (n, {width}) for "
-                f"max_blocks={space.max_blocks}; got shape {matrix.shape}"
-            )
-        if matrix.dtype.kind not in "iuf":
-            raise ValueError(f"X must hold integers, got dtype {matrix.dtype}")
-        if matrix.dtype.kind == "f" and not (
-            np.isfinite(matrix).all() and (matrix == np.round(matrix)).all()
-        ):
-            raise ValueError("X must hold integer values (non-finite or fractional entries found)")
-        # from_matrix casts to int8; out-of-range values would wrap into valid-looking ones
-        if matrix.size and (matrix.min() < EMPTY or matrix.max() > np.iinfo(np.int8).max):
-            raise ValueError(f"X has values outside [{EMPTY}, 127], so it is no cell matrix")
-        cells = space.from_matrix(matrix, where="X")
+        cells = space.from_matrix(X, where="X")
     if len(cells) and (cells.num_blocks < 1).any():
         i = int(np.flatnonzero(cells.num_blocks < 1)[0])
         raise ValueError(f"X: cell {i} has no blocks; accuracy predictors need b >= 1")

@@ -447,13 +447,7 @@ class CellSpace:
 
     def from_matrix(self, matrix: np.ndarray, where: str = "cell matrix") -> CellBatch:
         """The canonical batch a :meth:`to_matrix` matrix holds; validated."""
-        matrix = np.asarray(matrix)
-        if matrix.ndim != 2 or matrix.shape[1] != 1 + 4 * self.max_blocks:
-            raise ValueError(
-                f"{where}: expected shape (n, {1 + 4 * self.max_blocks}), got {matrix.shape}"
-            )
-        if matrix.size and (matrix.min() < EMPTY or matrix.max() > 127):
-            raise ValueError(f"{where}: values must fit in int8, got range {matrix.min()}..{matrix.max()}")
+        matrix = check_cell_matrix(matrix, self.max_blocks, where)
         blocks = matrix[:, 1:].reshape(len(matrix), self.max_blocks, 4).astype(np.int8)
         _canonicalise_inplace(blocks, self.lookback)
         out = CellBatch(blocks, matrix[:, 0].astype(np.int8))
@@ -502,6 +496,39 @@ class CellSpace:
 
     def _block_code_radix(self) -> int:
         return self._num_branch_values() ** 2 + 1
+
+
+def check_cell_matrix(X, max_blocks: int, where: str = "cell matrix") -> np.ndarray:
+    """``X`` as an ``int16`` cell matrix of ``max_blocks`` slots; ``ValueError`` naming what is wrong.
+
+    Checks the shape and that every value is an integer that fits the
+    ``int8`` cell arrays (floats must be integral, as a ``Pipeline`` may
+    hand integer data over as floats). Whether the values form valid cells
+    is checked by :meth:`CellSpace.from_matrix`.
+    """
+    matrix = np.asarray(X)
+    width = 1 + 4 * max_blocks
+    if matrix.ndim != 2 or matrix.shape[1] != width:
+        raise ValueError(
+            f"{where}: expected a cell matrix of shape (n, {width}) for max_blocks={max_blocks}, "
+            f"got shape {matrix.shape}"
+        )
+    if matrix.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: expected integer cell values, got dtype {matrix.dtype}")
+    if matrix.dtype.kind == "f":
+        fractional = ~np.isfinite(matrix) | (matrix != np.round(matrix))
+        if fractional.any():
+            i, j = np.argwhere(fractional)[0]
+            raise ValueError(f"{where}: value {matrix[i, j].item()} at row {i}, column {j} is not an integer")
+    if matrix.size:
+        low, high = matrix.min(), matrix.max()
+        if low < np.iinfo(np.int8).min or high > np.iinfo(np.int8).max:
+            value = low if low < np.iinfo(np.int8).min else high
+            i, j = np.argwhere(matrix == value)[0]
+            raise ValueError(
+                f"{where}: value {value.item()} at row {i}, column {j} is out of the int8 range of cells"
+            )
+    return matrix.astype(np.int16, copy=False)
 
 
 def _canonicalise_inplace(blocks: np.ndarray, lookback: int) -> None:

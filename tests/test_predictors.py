@@ -318,8 +318,8 @@ def test_set_state_rejects_a_state_of_another_model(mixed):
         (lambda X: X[0], "shape"),
         (lambda X: X + 0.5, "integer"),
         (lambda X: np.where(X == 0, np.nan, X), "integer"),
-        (lambda X: np.where(X == EMPTY, -300, X), "outside"),
-        (lambda X: X.astype(str), "integers"),
+        (lambda X: np.where(X == EMPTY, -300, X), "out of the int8 range"),
+        (lambda X: X.astype(str), "integer"),
     ],
 )
 def test_malformed_x_is_rejected(corrupt, message, mixed, pnas_space):
