@@ -25,8 +25,8 @@ test: $(STAMP)
 
 ## the benchmark suite, saved as JSON and compared against the previous save
 bench: $(STAMP)
-	$(BIN)/python -m pytest tests/benchmarks --benchmark-only --benchmark-autosave \
-		--benchmark-compare --benchmark-compare-fail=min:25% -q
+	$(BIN)/python -m pytest tests/benchmarks --benchmark-only --benchmark-autosave -q \
+		$(if $(wildcard .benchmarks/*/[0-9][0-9][0-9][0-9]_*.json),--benchmark-compare --benchmark-compare-fail=min:25%)
 
 clean:
 	rm -rf $(VENV) outputs multirun .pytest_cache .benchmarks

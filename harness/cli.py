@@ -1,7 +1,10 @@
 """The ``popnas-harness`` command: a thin Hydra entry point.
 
-All work happens in plain functions (``ablations.paper.run_paper`` ...), so
-notebooks use the same code without Hydra.
+The configuration is composed from ``conf/`` against the schemas of
+:mod:`harness.config`; the work happens in plain functions
+(:func:`harness.experiments.run_experiment`, ``ablations.paper.run_paper``
+...), so notebooks use the same code without Hydra. Job folders and
+skip-if-done are :mod:`harness.sweep`'s.
 """
 
 from __future__ import annotations
@@ -11,21 +14,30 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, OmegaConf
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+# importing these registers the schemas (harness.config) and the resolvers that name job folders
+# (harness.sweep) before @hydra.main composes anything
+from harness.config import RunFolder, check_keys
+from harness.sweep import job_config, run_once
 
 log = logging.getLogger(__name__)
 
 
 @hydra.main(version_base=None, config_path="pkg://conf", config_name="config")
 def main(cfg: DictConfig) -> None:
-    """Run the configured experiment into Hydra's output folder."""
-    from ablations.paper import run_paper
+    """Run the configured experiment into its job folder; a finished hash-named job is skipped."""
+    from harness.experiments import run_experiment
 
-    output_dir = Path(HydraConfig.get().runtime.output_dir)
-    settings = OmegaConf.to_container(cfg.experiment.settings, resolve=True)
-    settings["seed"] = cfg.seed
-    sections = run_paper(output_dir, list(cfg.experiment.studies), settings)
-    log.info("wrote %d tables and %s", len(sections), output_dir / "report.md")
+    check_keys(cfg)
+    hydra_config = HydraConfig.get()
+    output_dir = Path(hydra_config.runtime.output_dir)
+    config = job_config(cfg)
+    # a hash-named folder holds exactly this config, so "done" there means this job is done
+    by_hash = hydra_config.mode == RunMode.MULTIRUN or cfg.experiment.run_folder == RunFolder.hash
+    if run_once(output_dir, config, lambda: run_experiment(config, output_dir), skip_done=by_hash):
+        log.info("%s: done", output_dir)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,406 @@
+"""What a ``popnas-harness`` job runs, and the objects it builds from its configuration.
+
+``run_experiment(config, output_dir)`` takes a job's resolved configuration
+as plain data (``harness.sweep.job_config``; see ``harness.config`` for the
+schema), so notebooks and tests call it without Hydra. The experiments
+(:data:`EXPERIMENTS`):
+
+``paper``
+    the main job, ``ablations.paper.run_paper``.
+``search``
+    one strategy on one backend with one seed; the search checkpoints in
+    ``search/`` and its tables go to ``tables/``: ``trained.csv``,
+    ``summary.csv`` (per step: cells trained so far, best accuracy so far,
+    training time so far) and ``top_accuracy.csv`` (POPNAS Table 7's
+    layout).
+``regressor_ablation``
+    one time regressor on one encoding, fitted on the cells trained before
+    each step of a search and scored on the cells of that step (POPNAS 4.1):
+    ``tables/relative_error.csv`` (proper and progressive mean relative
+    error per step) and ``tables/predictions.csv``. The search itself is
+    shared: jobs with the same backend, search and seed use one copy in
+    ``searches/`` beside the job folders, run by whichever job comes first
+    while the others wait for it.
+
+Executors (``executor`` group, training backend only): ``serial`` and
+``process`` are the backend's own; :func:`open_executor` also builds a
+submitit executor (:class:`SubmititExecutor`) and a dask.distributed one
+(``Client.get_executor()``), and closes them when the job ends.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import logging
+import threading
+from concurrent.futures import Executor, Future, InvalidStateError
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+import pandas as pd
+
+from harness.store import atomic_write_frame
+from harness.sweep import config_hash, locked
+
+log = logging.getLogger(__name__)
+
+#: Backends whose cells the searches can search (NAS-Bench-201 has its own space).
+SEARCHABLE_BACKENDS: tuple[str, ...] = ("surrogate", "training", "table")
+
+
+@dataclass(frozen=True)
+class ResultTable:
+    """A table each job writes to ``tables/<name>.csv``, as the sweep aggregate reads it.
+
+    ``keys`` identify a row within a job; ``values`` are the columns averaged over seeds.
+    """
+
+    name: str
+    keys: tuple[str, ...]
+    values: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """An experiment's runner ``run(config, output_dir)`` and the result tables it writes."""
+
+    run: Callable[[Mapping[str, Any], Path], None]
+    results: tuple[ResultTable, ...] = ()
+
+
+# ---------------------------------------------------------------------------- builders
+def _given(options: Mapping[str, Any], *leave_out: str) -> dict[str, Any]:
+    """``options`` without the labels ``name`` and ``kind``, the keys ``leave_out`` and null values
+    (null = the component's default)."""
+    return {k: v for k, v in options.items() if v is not None and k not in ("name", "kind", *leave_out)}
+
+
+def build_space(space: Mapping[str, Any]):
+    """The ``CellSpace`` of a ``SpaceConfig``."""
+    from backends.base import resolve_space
+
+    return resolve_space(space["name"], space["max_blocks"], space["lookback"])
+
+
+def build_backend(backend: Mapping[str, Any], space, **executor_options: Any):
+    """The backend of a ``backend`` config in ``space``; ``executor_options`` go to the training backend."""
+    import backends
+
+    if backend["name"] not in SEARCHABLE_BACKENDS:
+        raise ValueError(f"backend {backend['name']!r} cannot serve the searches, which run in the "
+                         f"PNAS/POPNAS cell space; choose one of {SEARCHABLE_BACKENDS}")
+    return backends.make(backend["name"], space=space, **_given(backend), **executor_options)
+
+
+def build_search(search: Mapping[str, Any], predictor: Mapping[str, Any] | None, space, backend, seed: int):
+    """The strategy of a ``search`` config (with its ``predictor`` for PNAS and POPNAS)."""
+    from harness.search import PNAS, POPNAS, RandomSearch, RegularizedEvolution
+
+    strategies = {cls.name: cls for cls in (PNAS, POPNAS, RandomSearch, RegularizedEvolution)}
+    name = search["name"]
+    if name not in strategies:
+        raise ValueError(f"unknown search {name!r}; choose one of {sorted(strategies)}")
+    options = _given(search, "time_regressor", "time_encoding")
+    if issubclass(strategies[name], PNAS):
+        options.update(predictor=predictor["name"], predictor_options=dict(predictor["options"]))
+    if name == "popnas":
+        options.update(_popnas_time_regressor(search, space))
+    return strategies[name](space, backend, seed=seed, **options)
+
+
+def _popnas_time_regressor(search: Mapping[str, Any], space) -> dict[str, Any]:
+    """POPNAS's ``time_regressor`` argument: the named regressor and encoding, or none (its default)."""
+    regressor, encoding = search.get("time_regressor"), search.get("time_encoding")
+    if regressor is None and encoding is None:
+        return {}
+    if regressor is None or encoding is None:
+        raise ValueError("search.time_regressor and search.time_encoding go together: set both, or "
+                         "neither for POPNAS's final model")
+    from ablations.popnas_time_regressors import time_model
+
+    return {"time_regressor": time_model(regressor, _encoding(encoding), space).estimator}
+
+
+def _encoding(name: str) -> str:
+    """``name`` checked against ``harness.encodings.PAPER_VARIANTS``."""
+    from harness.encodings import PAPER_VARIANTS
+
+    if name not in PAPER_VARIANTS:
+        raise ValueError(f"unknown encoding {name!r}; choose one of {sorted(PAPER_VARIANTS)}")
+    return name
+
+
+# ---------------------------------------------------------------------------- executors
+class SubmititExecutor(Executor):
+    """A ``concurrent.futures.Executor`` over a submitit executor: one submitit job per call.
+
+    submitit's ``submit`` returns a ``Job`` (``result()``, ``done()``,
+    ``cancel()``), not a ``Future``, and the training backend takes any
+    ``Executor``. Here each call gets a future at once; one background
+    thread hands the calls to submitit, at most ``max_running`` at a time
+    (submitit's local executor starts every job immediately), checks their
+    jobs every ``poll_interval`` seconds and completes the futures with the
+    jobs' results or exceptions. Cancelling a future cancels its job.
+    """
+
+    def __init__(self, executor: Any, max_running: int | None = None, poll_interval: float = 1.0) -> None:
+        if max_running is not None and (not isinstance(max_running, int) or max_running < 1):
+            raise ValueError(f"max_running must be a positive integer or None, got {max_running!r}")
+        if not poll_interval > 0:
+            raise ValueError(f"poll_interval must be positive seconds, got {poll_interval!r}")
+        self._executor = executor
+        self._max_running = max_running
+        self._poll_interval = poll_interval
+        self._waiting: collections.deque = collections.deque()  # (future, fn, args, kwargs)
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._shutdown = False
+        self._cancel_running = False
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
+        """Queue ``fn(*args, **kwargs)`` as a submitit job; its future completes with the job."""
+        with self._lock:
+            if self._shutdown:
+                raise RuntimeError("cannot submit to a SubmititExecutor after shutdown()")
+            future: Future = Future()
+            self._waiting.append((future, fn, args, kwargs))
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name="submitit-executor", daemon=True)
+                self._thread.start()
+        self._wake.set()
+        return future
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Refuse new calls; with ``cancel_futures`` cancel the unfinished ones (and their jobs);
+        with ``wait`` return once every job has ended."""
+        with self._lock:
+            self._shutdown = True
+            if cancel_futures:
+                while self._waiting:
+                    self._waiting.popleft()[0].cancel()
+                self._cancel_running = True
+            thread = self._thread
+        self._wake.set()
+        if wait and thread is not None:
+            thread.join()
+
+    def _loop(self) -> None:
+        # the running jobs belong to this thread; submitting and polling (sbatch, sacct) happen
+        # outside the lock, so submit() never waits on the cluster
+        running: list[tuple[Future, Any]] = []
+        while True:
+            self._wake.wait(self._poll_interval)
+            self._wake.clear()
+            with self._lock:
+                if self._cancel_running:
+                    for future, _ in running:
+                        future.cancel()
+                free = len(self._waiting) if self._max_running is None else self._max_running - len(running)
+                batch = [self._waiting.popleft() for _ in range(max(0, min(free, len(self._waiting))))]
+                if self._shutdown and not batch and not running and not self._waiting:
+                    return
+            running += [started for item in batch if (started := self._start(*item)) is not None]
+            running = [(future, job) for future, job in running if not self._finished(future, job)]
+
+    def _start(self, future: Future, fn: Callable[..., Any], args: tuple, kwargs: dict
+               ) -> tuple[Future, Any] | None:
+        """Submit one call; ``(future, job)``, or ``None`` when it was cancelled or failed to submit."""
+        if future.cancelled():
+            return None
+        try:
+            return future, self._executor.submit(fn, *args, **kwargs)
+        except Exception as exc:  # noqa: BLE001 - the submission's failure is the call's
+            _complete(future, exception=exc)
+            return None
+
+    @staticmethod
+    def _finished(future: Future, job: Any) -> bool:
+        """Complete ``future`` if its job ended (cancel the job if the future was cancelled)."""
+        if future.cancelled():
+            job.cancel(check=False)
+            return True
+        if not job.done():
+            return False
+        try:
+            result = job.result()
+        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
+            _complete(future, exception=exc)
+        else:
+            _complete(future, result=result)
+        return True
+
+
+def _complete(future: Future, result: Any = None, exception: BaseException | None = None) -> None:
+    """Finish ``future``; one cancelled meanwhile stays cancelled."""
+    try:
+        if exception is not None:
+            future.set_exception(exception)
+        else:
+            future.set_result(result)
+    except InvalidStateError:
+        pass
+
+
+@contextlib.contextmanager
+def open_executor(executor: Mapping[str, Any] | None, output_dir: str | Path) -> Iterator[dict[str, Any]]:
+    """The training backend's executor options for an ``executor`` config; closed when the block ends.
+
+    ``None`` (a backend without an executor group) gives no options.
+    ``submitit`` keeps its logs and pickles in ``output_dir/<folder>``.
+    """
+    if executor is None:
+        yield {}
+        return
+    kind = executor["kind"]
+    if kind == "serial":
+        yield {"executor": "serial"}
+    elif kind == "process":
+        yield {"executor": "process", **_given(executor)}
+    elif kind == "submitit":
+        import submitit
+
+        options = _given(executor, "cluster", "folder", "max_running", "poll_interval")
+        inner = submitit.AutoExecutor(folder=Path(output_dir) / executor["folder"],
+                                      cluster=executor["cluster"])
+        inner.update_parameters(**{k: v for k, v in options.items() if v != {}})
+        pool = SubmititExecutor(inner, executor["max_running"], executor["poll_interval"])
+        try:
+            yield {"executor": pool}
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+    elif kind == "dask":
+        from distributed import Client, LocalCluster
+
+        with contextlib.ExitStack() as stack:
+            if executor["address"] is not None:
+                client = stack.enter_context(Client(executor["address"]))
+            else:
+                cluster = stack.enter_context(LocalCluster(
+                    n_workers=executor["n_workers"], threads_per_worker=executor["threads_per_worker"],
+                    processes=executor["processes"], dashboard_address=None))
+                client = stack.enter_context(Client(cluster))
+            yield {"executor": client.get_executor()}
+    else:
+        raise ValueError(f"unknown executor kind {kind!r}; choose serial, process, submitit or dask")
+
+
+# ---------------------------------------------------------------------------- experiments
+def run_search_folder(config: Mapping[str, Any], folder: Path):
+    """Run (or resume) the search of a job config in ``folder``; its ``SearchResult``."""
+    space = build_space(config["experiment"]["space"])
+    with open_executor(config.get("executor"), folder) as executor_options:
+        backend = build_backend(config["backend"], space, **executor_options)
+        try:
+            strategy = build_search(config["search"], config.get("predictor"), space, backend, config["seed"])
+            return strategy.run(folder)
+        finally:
+            getattr(backend, "close", lambda: None)()
+
+
+def search_summary(trained: pd.DataFrame) -> pd.DataFrame:
+    """Per step: ``models_trained`` (cells with blocks, so far), ``best_accuracy`` so far and
+    ``search_time``, the training seconds so far (the empty cell of POPNAS's initial thrust included)."""
+    rows = []
+    for step in sorted(trained["step"].unique()):
+        seen = trained[trained["step"] <= step]
+        cells = seen[seen["blocks"] > 0]
+        rows.append({"step": int(step), "models_trained": len(cells),
+                     "best_accuracy": float(cells["accuracy"].max()),
+                     "search_time": float(seen["train_time"].sum())})
+    return pd.DataFrame(rows)
+
+
+def run_search(config: Mapping[str, Any], output_dir: Path) -> None:
+    """The ``search`` experiment: the search in ``search/``, its tables in ``tables/``."""
+    from ablations.search_comparisons import popnas_table7
+
+    trained = run_search_folder(config, output_dir / "search").trained
+    for name, frame in (("trained", trained), ("summary", search_summary(trained)),
+                        ("top_accuracy", popnas_table7(trained))):
+        atomic_write_frame(frame, output_dir / "tables" / f"{name}.csv")
+
+
+def shared_search_folder(config: Mapping[str, Any], output_dir: Path) -> Path:
+    """Where the regressor ablation's search lives: keyed by the config less regressor and encoding."""
+    search_config = {k: v for k, v in config.items() if k not in ("regressor", "encoding")}
+    name = f"{config['search']['name']}-seed{config['seed']}-{config_hash(search_config)}"
+    return output_dir.parent / "searches" / name
+
+
+def run_regressor_ablation(config: Mapping[str, Any], output_dir: Path) -> None:
+    """The ``regressor_ablation`` experiment: one regressor x encoding on a (shared) search."""
+    from ablations.popnas_time_regressors import prediction_rows, proper_and_progressive, time_model
+
+    space = build_space(config["experiment"]["space"])
+    regressor = config["regressor"]
+    # built before the search, so a bad name or option fails at once
+    model = time_model(regressor["name"], _encoding(config["encoding"]["name"]), space,
+                       **regressor["options"])
+    folder = shared_search_folder(config, output_dir)
+    with locked(folder.parent / f"{folder.name}.lock"):
+        trained = run_search_folder(config, folder).trained
+    predictions = prediction_rows(trained, space, [model])
+    table = proper_and_progressive(predictions, ["regressor", "variant"])
+    atomic_write_frame(table, output_dir / "tables" / "relative_error.csv")
+    atomic_write_frame(predictions, output_dir / "tables" / "predictions.csv")
+
+
+def run_paper_experiment(config: Mapping[str, Any], output_dir: Path) -> None:
+    """The ``paper`` experiment: ``ablations.paper.run_paper`` with the experiment's studies and settings."""
+    from ablations.paper import run_paper
+
+    experiment = config["experiment"]
+    settings = {**experiment["settings"], "seed": config["seed"]}
+    sections = run_paper(output_dir, list(experiment["studies"]), settings)
+    log.info("wrote %d tables and %s", len(sections), output_dir / "report.md")
+
+
+def paper_run_tables(run_dir: str | Path | None, studies: list[str], tables: list[str],
+                     settings: Mapping[str, Any]) -> tuple[Path, dict[str, pd.DataFrame]]:
+    """The main job's ``tables`` (by id) from the run folder ``run_dir``, for the notebooks.
+
+    When ``run_dir`` is ``None`` or lacks one of them, ``studies`` run first
+    at ``settings`` into a new temporary folder, which is returned instead.
+    """
+    import tempfile
+
+    from ablations.paper import run_paper
+
+    folder = None if run_dir is None else Path(run_dir)
+    if folder is None or not all((folder / "tables" / f"{name}.csv").exists() for name in tables):
+        folder = Path(tempfile.mkdtemp(prefix="popnas-notebook-"))
+        log.warning("no finished run with %s at %s: running %s into %s", tables, run_dir, studies, folder)
+        run_paper(folder, studies, dict(settings))
+    return folder, {name: pd.read_csv(folder / "tables" / f"{name}.csv") for name in tables}
+
+
+#: Experiment name -> runner and result tables.
+EXPERIMENTS: dict[str, Experiment] = {
+    "paper": Experiment(run_paper_experiment),
+    "search": Experiment(run_search, (
+        ResultTable("summary", ("step",), ("models_trained", "best_accuracy", "search_time")),
+        ResultTable("top_accuracy", ("top", "blocks"), ("mean_accuracy",)),
+    )),
+    "regressor_ablation": Experiment(run_regressor_ablation, (
+        ResultTable("relative_error", ("evaluation", "blocks"), ("mean_relative_error",)),
+    )),
+}
+
+
+def run_experiment(config: Mapping[str, Any], output_dir: str | Path) -> None:
+    """Run the experiment ``config["experiment"]["name"]`` of a resolved job config into ``output_dir``."""
+    name = config["experiment"]["name"]
+    if name not in EXPERIMENTS:
+        raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
+    EXPERIMENTS[name].run(config, Path(output_dir))
+
+
+__all__ = [
+    "EXPERIMENTS", "Experiment", "ResultTable", "SEARCHABLE_BACKENDS", "SubmititExecutor", "build_backend",
+    "build_search", "build_space", "open_executor", "paper_run_tables", "run_experiment",
+    "run_paper_experiment", "run_regressor_ablation", "run_search", "run_search_folder", "search_summary",
+    "shared_search_folder",
+]

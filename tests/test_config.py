@@ -1,0 +1,219 @@
+"""Structured configs: groups match the registries, bad keys and types fail at start-up, folders are fixed."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_module
+from hydra.errors import ConfigCompositionException
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
+
+import backends
+from harness.config import RunFolder, check_keys
+from harness.encodings import PAPER_VARIANTS
+from harness.experiments import build_backend, build_search, build_space, open_executor, run_paper_experiment
+from harness.predictors import PREDICTOR_NAMES
+from harness.regressors import REGRESSORS
+from harness.sweep import config_hash, job_config
+from tests.conftest import REPO_ROOT
+
+CONF = REPO_ROOT / "conf"
+
+
+def compose_job(*overrides: str, hydra_node: bool = False):
+    """The composed configuration for ``overrides``, as the command would build it."""
+    with initialize_config_module(config_module="conf", version_base=None):
+        return compose("config", overrides=list(overrides), return_hydra_config=hydra_node)
+
+
+def options(group: str) -> set[str]:
+    """The YAML options of a config group."""
+    return {path.stem for path in (CONF / group).glob("*.yaml")}
+
+
+def run_cli(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``popnas-harness`` with ``overrides`` (through the module, so no install is needed)."""
+    env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-m", "harness.cli", *overrides], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+# ---------------------------------------------------------------------------- groups
+def test_groups_match_the_registries():
+    from harness.search import PNAS, POPNAS, RandomSearch, RegularizedEvolution
+
+    assert options("backend") == set(backends.REGISTRY)
+    assert options("predictor") == set(PREDICTOR_NAMES)
+    assert options("regressor") == set(REGRESSORS)
+    assert options("encoding") == set(PAPER_VARIANTS)
+    assert options("search") == {cls.name for cls in (PNAS, POPNAS, RandomSearch, RegularizedEvolution)}
+    assert options("executor") == {"serial", "process", "submitit_local", "submitit_slurm", "dask_local"}
+    assert options("experiment") == {"paper", "search", "regressor_ablation"}
+
+
+@pytest.mark.parametrize("group", ["backend", "predictor", "regressor", "encoding", "search", "executor"])
+def test_every_option_names_itself(group):
+    """An option's ``name`` is its file's name, so the config says what it builds."""
+    base = {"backend": ["experiment=search"], "predictor": ["experiment=search"],
+            "regressor": ["experiment=regressor_ablation"], "encoding": ["experiment=regressor_ablation"],
+            "search": ["experiment=search"], "executor": ["experiment=search", "backend=training"]}[group]
+    for option in sorted(options(group)):
+        cfg = compose_job(*base, f"{group}={option}")
+        assert cfg[group].name == option
+
+
+def test_main_job_is_the_default_and_keeps_its_folder():
+    cfg = compose_job(hydra_node=True)
+    assert cfg.experiment.name == "paper"
+    assert cfg.experiment.run_folder == RunFolder.seed
+    assert cfg.experiment.studies[0] == "space_counts"
+    assert cfg.experiment.settings.searches.K == 256
+    assert cfg.hydra.run.dir == "outputs/paper/seed=0"
+    assert compose_job("seed=3", hydra_node=True).hydra.run.dir == "outputs/paper/seed=3"
+    # the paper pulls in no other group
+    unused = ("backend", "executor", "search", "predictor", "regressor", "encoding")
+    assert all(cfg[group] is None for group in unused)
+
+
+def test_other_experiments_get_hash_named_folders():
+    cfg = compose_job("experiment=regressor_ablation", "regressor=ridge", hydra_node=True)
+    digest = config_hash(job_config(cfg))
+    assert cfg.hydra.run.dir == f"outputs/regressor_ablation/{digest}"
+    assert cfg.hydra.sweep.dir == "multirun/regressor_ablation"
+    assert cfg.hydra.sweep.subdir == digest
+    assert cfg.hydra.callbacks.aggregate._target_ == "harness.sweep.AggregateCallback"
+    other = compose_job("experiment=regressor_ablation", "regressor=nnls", hydra_node=True)
+    assert other.hydra.sweep.subdir != digest
+
+
+def test_config_hash_is_stable_and_leaves_hydra_out():
+    plain = job_config(compose_job("experiment=search"))
+    with_hydra = job_config(compose_job("experiment=search", hydra_node=True))
+    assert "hydra" not in with_hydra
+    assert config_hash(plain) == config_hash(with_hydra) == config_hash(dict(reversed(plain.items())))
+    assert len(config_hash(plain)) == 12
+
+
+# ---------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize("override, key", [
+    ("experiment.settingz=1", "settingz"),
+    ("experiment.settings.searches.KK=3", "KK"),
+])
+def test_misspelt_paper_key_fails(override, key):
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_job(override)
+    assert f"Key '{key}' not in" in str(error.value.__cause__)
+
+
+def test_misspelt_backend_key_fails():
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_job("experiment=search", "backend.tua=0.5")
+    assert isinstance(error.value.__cause__, (ConfigAttributeError, ConfigKeyError))
+    assert "Key 'tua' not in 'SurrogateBackendConfig'" in str(error.value.__cause__)
+
+
+@pytest.mark.parametrize("overrides, key", [
+    (("experiment=search", "+backend.tua=0.5"), "backend.tua"),
+    (("+experiment.settings.searches.kk=1",), "experiment.settings.searches.kk"),
+])
+def test_keys_forced_past_the_schema_are_refused(overrides, key):
+    """Hydra's ``+key=value`` gets past the schema, not past ``check_keys`` (the command's first step)."""
+    cfg = compose_job(*overrides)
+    with pytest.raises(ValueError, match=re.escape(f"unknown key(s) ['{key}']")):
+        check_keys(cfg)
+    check_keys(compose_job("experiment=regressor_ablation", "backend=training", "executor=submitit_slurm"))
+
+
+@pytest.mark.parametrize("override", ["seed=abc", "experiment.settings.max_blocks=five",
+                                      "experiment.run_folder=nowhere"])
+def test_wrong_type_fails(override):
+    with pytest.raises(ConfigCompositionException) as error:
+        compose_job(override)
+    assert isinstance(error.value.__cause__, ValidationError)
+
+
+@pytest.mark.parametrize("overrides", [
+    ("backend=training",),                                 # the paper uses no backend group
+    ("experiment=search", "executor=dask_local"),          # executors only with the training backend
+    ("experiment=search", "search=random", "predictor=mlp"),  # random search has no predictor
+])
+def test_group_the_experiment_does_not_use_is_refused(overrides):
+    with pytest.raises(ConfigCompositionException, match="No match in the defaults list"):
+        compose_job(*overrides)
+
+
+def test_command_names_the_bad_key(tmp_path):
+    for overrides, message in [(("experiment=paper", "seed=abc"), "Value 'abc' of type 'str' could not be "
+                                "converted to Integer\n    full_key: seed"),
+                               (("experiment=paper", "experiment.settingz=1"), "Key 'settingz' not in"),
+                               (("experiment=search", "backend.tua=0.5"), "Key 'tua' not in"),
+                               (("experiment=search", "+backend.tua=0.5"), "unknown key(s) ['backend.tua']")]:
+        result = run_cli(*overrides, cwd=tmp_path)
+        assert result.returncode == 1
+        assert message in result.stderr
+    assert not list(tmp_path.glob("outputs/*/*/tables"))
+
+
+def test_builders_check_names():
+    cfg = job_config(compose_job("experiment=search", "search=popnas", "search.time_regressor=ridge"))
+    space = build_space(cfg["experiment"]["space"])
+    backend = build_backend(cfg["backend"], space)
+    with pytest.raises(ValueError, match="go together"):
+        build_search(cfg["search"], cfg["predictor"], space, backend, seed=0)
+    cfg["search"]["time_encoding"] = "nope"
+    with pytest.raises(ValueError, match="unknown encoding 'nope'"):
+        build_search(cfg["search"], cfg["predictor"], space, backend, seed=0)
+    with pytest.raises(ValueError, match="cannot serve the searches"):
+        build_backend({"name": "nb201"}, space)
+    with pytest.raises(ValueError, match="unknown executor kind"):
+        with open_executor({"name": "x", "kind": "mpi"}, "."):
+            pass
+
+
+def test_builders_follow_the_config():
+    cfg = job_config(compose_job("experiment=search", "search=popnas", "search.K=7", "predictor=lstm",
+                                 "backend.tau=0.6", "search.time_regressor=ridge",
+                                 "search.time_encoding=reordered", "experiment.space.max_blocks=3"))
+    space = build_space(cfg["experiment"]["space"])
+    backend = build_backend(cfg["backend"], space)
+    search = build_search(cfg["search"], cfg["predictor"], space, backend, seed=4)
+    settings = search.settings()
+    assert (settings["strategy"], settings["K"], settings["seed"]) == ("popnas", 7, 4)
+    assert settings["predictor"] == "lstm"
+    assert settings["max_blocks"] == 3 and backend.options()["tau"] == 0.6
+    assert "Ridge" in settings["time_regressor"]
+    evolution = job_config(compose_job("experiment=search", "search=evolution", "search.population_size=20",
+                                       "search.sample_size=5"))
+    strategy = build_search(evolution["search"], None, space, backend, seed=0)
+    assert (strategy.population_size, strategy.sample_size) == (20, 5)
+
+
+def test_paper_settings_reach_run_paper(monkeypatch, tmp_path):
+    """The experiment hands run_paper the YAML's settings as written, nulls included."""
+    calls = []
+    monkeypatch.setattr("ablations.paper.run_paper", lambda *args: calls.append(args) or [])
+    cfg = job_config(compose_job("seed=5", "experiment.settings.searches.K=7"))
+    run_paper_experiment(cfg, tmp_path)
+    (output_dir, studies, settings), = calls
+    yaml = OmegaConf.load(CONF / "experiment" / "paper.yaml")
+    assert output_dir == tmp_path and studies == list(yaml.studies)
+    assert settings["seed"] == 5 and settings["searches"]["K"] == 7
+    assert settings["measured_table"] is None and settings["rastrigin"]["resolution"] is None
+    expected = OmegaConf.to_container(yaml.settings)
+    expected["searches"]["K"] = 7
+    # every YAML setting arrives as written, nulls included (they can mean something to a study) ...
+    assert all(settings[k] == v for k, v in expected.items() if k != "rastrigin")
+    # ... and what the schema adds for options the YAML leaves out reads as "not set" (null or {})
+    assert without_unset(settings) == without_unset({**expected, "seed": 5})
+
+
+def without_unset(settings: dict) -> dict:
+    """``settings`` without null and empty-mapping entries, recursively."""
+    kept = {k: without_unset(v) if isinstance(v, dict) else v for k, v in settings.items()}
+    return {k: v for k, v in kept.items() if v is not None and v != {}}
