@@ -45,12 +45,14 @@ DEFAULTS = {
 
 def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs: int, filters: int,
                           cells_per_stage: int, batch_size: int, lr: float, seed: int,
-                          threads: int, device: str, strategies: str = "pnas,popnas") -> pd.DataFrame:
+                          threads: int, device: str, strategies: str = "pnas,popnas",
+                          note: str = "") -> pd.DataFrame:
     """Run PNAS then POPNAS with real training and write their joined ``trained`` tables to ``out``.
 
     ``strategies`` picks which searches this invocation runs (comma-separated);
     the others are read from their folders under ``work`` when complete. Two
     invocations, one per search, can so record in parallel on two cores.
+    ``note`` is stored in the provenance (how and where it was recorded).
     """
     import torch
 
@@ -79,6 +81,7 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
     table = pd.concat(frames, ignore_index=True)
     atomic_write_frame(table, out)
     provenance = {
+        "note": note,
         "command": " ".join([Path(sys.executable).name, "-m", "ablations.record_measured_table", *sys.argv[1:]]),
         "settings": {"space": "pnas", "max_blocks": max_blocks, "K": K, "epochs": epochs,
                      "filters": filters, "cells_per_stage": cells_per_stage, "batch_size": batch_size,
@@ -103,6 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=EMBEDDED_TABLE)
     parser.add_argument("--work", type=Path, default=Path("outputs/record_measured_table"))
     parser.add_argument("--strategies", default="pnas,popnas")
+    parser.add_argument("--note", default="", help="how the recording was made, stored in the JSON")
     for key, value in DEFAULTS.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value)
     args = vars(parser.parse_args(argv))
