@@ -54,8 +54,13 @@ class PaperRun:
         return list(self.get("seeds", [0]))
 
     def surrogate(self, space: CellSpace):
-        """The surrogate backend of ``space`` with the configured options."""
-        return backends.make("surrogate", space=space, **self.get("surrogate", {}))
+        """The surrogate backend of ``space`` with the configured options.
+
+        Wrapped by ``backends.record``, so every evaluation a study makes
+        through it is also appended to the run's ``evaluations/`` table.
+        """
+        return backends.record(backends.make("surrogate", space=space, **self.get("surrogate", {})),
+                               self.output_dir / "evaluations")
 
     def search(self, strategy: str, max_blocks: int, K: int, seed: int) -> pd.DataFrame:
         """``trained`` table of a search on the surrogate (resumable, shared by the studies).

@@ -56,6 +56,13 @@ class RecordingBackend(Backend):
         """The wrapped backend's settings."""
         return self.backend.options()
 
+    def __getattr__(self, name: str) -> Any:
+        """The wrapped backend's other attributes (``expected_tau_to_full`` ...): the wrapper is
+        transparent. Only called when normal lookup fails."""
+        if name == "backend":  # not set yet (e.g. while unpickling): no recursion
+            raise AttributeError(name)
+        return getattr(self.backend, name)
+
 
 def record(backend: Backend, path: str | os.PathLike) -> RecordingBackend:
     """``backend`` wrapped so that every evaluation is also appended to the table at ``path``."""

@@ -18,7 +18,7 @@ XGBOOST_GRID = {"max_depth": [2], "n_estimators": [10], "learning_rate": [0.1], 
 #: Even smaller than each notebook's own TINY settings: merged into them through the environment.
 SMALLER = {
     "regressor_ablation": {"searches": {"max_blocks": 2, "K": 8}, "measured_table": "none.parquet",
-                           "regressors": {"max_blocks": 2, "K": 8, "xgboost_grid": XGBOOST_GRID}},
+                           "regressors": {"max_blocks": 2, "xgboost_grid": XGBOOST_GRID}},
     "pnas_vs_popnas": {"searches": {"max_blocks": 3, "K": 8}, "measured_table": "none.parquet"},
     "fidelity_and_rastrigin": {"rastrigin": {"table4_3_repetitions": 3, "table5_4_repetitions": 3,
                                              "resolution_3d": 12, "resolution": 12}},
@@ -41,6 +41,7 @@ def test_every_notebook_is_tested_and_stored_without_outputs():
 def test_notebook_runs_on_tiny_settings(name, tmp_path, monkeypatch):
     """No run folder given: the notebook runs its studies into a temporary folder and plots them."""
     monkeypatch.setenv("POPNAS_RUN_DIR", "")
+    monkeypatch.delenv("MPLBACKEND", raising=False)  # CI sets Agg; the kernel must use its inline backend
     monkeypatch.setenv("POPNAS_NOTEBOOK_SETTINGS", json.dumps(SMALLER[name]))
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebook's temporary run folder goes here
     monkeypatch.setenv("OMP_NUM_THREADS", "1")

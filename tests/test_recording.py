@@ -95,3 +95,11 @@ def test_replay_of_an_unrecorded_cell_is_missing(surrogate, tmp_path):
         replay.evaluate(unrecorded)
     with pytest.raises(LookupError, match="has no run at epochs=20, seed=1"):
         replay.evaluate(SPACE.initial_cells(), seed=1)
+
+
+def test_recorder_is_transparent_for_the_wrapped_backends_extras(tmp_path):
+    surrogate = backends.make("surrogate")
+    recorded = backends.record(surrogate, tmp_path / "rec")
+    assert recorded.expected_tau_to_full(5) == surrogate.expected_tau_to_full(5)
+    with pytest.raises(AttributeError):
+        recorded.no_such_attribute
