@@ -191,7 +191,10 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
             "non-additive block term), so absolute errors there say how the regressors cope with that "
             "model, not with a GPU; 'measured' rows use the embedded table's real training times "
             "(digits, CPU, 5 epochs), a far smaller and faster child network than the paper's "
-            "(CIFAR-10 batch, V100, 20 epochs).")
+            "(CIFAR-10 batch, V100, 20 epochs). The committed table was recorded on a shared 2-core "
+            "machine whose load changed between steps (its JSON provenance says how), so step-to-step "
+            "drift in measured times, not the regressors, dominates the 'measured' errors; re-record it "
+            "on a quiet machine or a GPU before reading them as regressor quality.")
     return [
         TableSection("popnas_table3", "Time regressors: average relative error (POPNAS Table 3)",
                      _aggregate_sources(t3, ["regressor", "evaluation", "blocks"], "mean_relative_error"),
