@@ -175,16 +175,18 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
     setting = {"steps": cfg.get("max_blocks", 4), "K": run.get("searches", {}).get("K", 256),
                "surrogate seeds": run.seeds,
                "xgboost grid": cfg.get("xgboost_grid") or "POPNAS full grid"}
-    figure_sources = pd.concat(p3)
-    for source in figure_sources["source"].unique():
-        rows = figure_sources[(figure_sources["source"] == source)
-                              & (figure_sources["seed"].isna() | (figure_sources["seed"] == run.seeds[0]))]
-        figures.predicted_versus_real(rows, "regressor", run.figure(f"popnas_fig4_{source}.png"),
-                                      f"Time regressors, {source} (POPNAS Fig. 4)")
-        nnls = pd.concat(p56)
-        nnls = nnls[(nnls["source"] == source) & (nnls["seed"].isna() | (nnls["seed"] == run.seeds[0]))]
-        figures.predicted_versus_real(nnls, "reindex", run.figure(f"popnas_fig5_{source}.png"),
-                                      f"NNLS static vs dynamic re-index, {source} (POPNAS Fig. 5)")
+    # figures show one run per source: the measured table, and the surrogate's first seed
+    table3_predictions, table56_predictions = pd.concat(p3), pd.concat(p56)
+    sources = table3_predictions["source"].unique()
+    for source in sources:
+        for predictions, by, figure, title in (
+            (table3_predictions, "regressor", "popnas_fig4", "Time regressors (POPNAS Fig. 4)"),
+            (table56_predictions, "reindex", "popnas_fig5", "NNLS static vs dynamic re-index (POPNAS Fig. 5)"),
+        ):
+            one_run = (predictions["source"] == source) & (
+                predictions["seed"].isna() | (predictions["seed"] == run.seeds[0]))
+            figures.predicted_versus_real(predictions[one_run], by, run.figure(f"{figure}_{source}.png"),
+                                          f"{title}, {source}")
     note = ("Regressors are fitted on the rows measured before step b and predict the cells trained at "
             "step b; 'blocks' is b. 'surrogate' rows are the mean (and std) over the seeds of PNAS runs on "
             "the noisy-Rastrigin surrogate, whose time model is ours (POPNAS-order operator costs with a "
@@ -199,7 +201,7 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
         TableSection("popnas_table3", "Time regressors: average relative error (POPNAS Table 3)",
                      _aggregate_sources(t3, ["regressor", "evaluation", "blocks"], "mean_relative_error"),
                      paper_numbers.popnas_table3(), ("regressor", "evaluation", "blocks"), note, setting,
-                     tuple(f"popnas_fig4_{s}.png" for s in figure_sources["source"].unique())),
+                     tuple(f"popnas_fig4_{s}.png" for s in sources)),
         TableSection("popnas_table4", "Ridge and NNLS with re-index and input pruning (POPNAS Table 4)",
                      _aggregate_sources(t4, ["regressor", "variant", "evaluation", "blocks"],
                                         "mean_relative_error"),
@@ -210,7 +212,7 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
                      paper_numbers.popnas_table5(), ("reindex", "statistic"),
                      note + " Static is the cost order without inputs; dynamic re-indexes by measured "
                      "one-block times.", setting,
-                     tuple(f"popnas_fig5_{s}.png" for s in figure_sources["source"].unique())),
+                     tuple(f"popnas_fig5_{s}.png" for s in sources)),
         TableSection("popnas_table6", "NNLS static versus dynamic re-index per step (POPNAS Table 6)",
                      _aggregate_sources(t6, ["reindex", "evaluation", "blocks"], "mean_relative_error"),
                      None, (), note + " The paper's Table 6 values are not legible in our copy of the "
