@@ -24,16 +24,11 @@ Cost (one CPU core)
     five members each), a quarter the Kendall bootstraps of the large test
     sets (scipy once per resample beyond 2,000 pairs).
 
-Missing data
-    Both studies load the table with :func:`backends.nb201.load_nb201_table`;
-    when it is absent they raise the :class:`FileNotFoundError` of
-    :func:`backends.nb201.find_nb201_dir` (its message lists where it
-    looked) before any work, so a caller can turn it into a "skipped" note::
-
-        try:
-            table = nb201_time_regressors(...)
-        except FileNotFoundError as missing:
-            note = f"skipped: {missing}"
+Data
+    Both studies load the table with :func:`backends.nb201.load_nb201_table`:
+    the packaged copy by default, or a user's own copy in ``data_dir``
+    (a missing one raises :class:`FileNotFoundError` naming where it looked,
+    before any work).
 """
 
 from __future__ import annotations

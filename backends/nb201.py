@@ -16,15 +16,12 @@ times, so the backend's cost is a latency column:
   table holds one mean value per cell).
 - ``nb201_index``: the benchmark's own architecture index.
 
-The data folder is ``data_dir``, else the environment variable
-``POPNAS_NB201_DIR``, else ``../shared/data/nb201`` next to the repository.
+The table is read from ``data_dir`` (a user's own copy), else the folder
+named by the environment variable ``POPNAS_NB201_DIR``, else the copy
+packaged in ``backends/data/nb201`` (with its licences and provenance), so
+the backend works on a fresh install. A folder may hold the table as
+parquet or as the original CSV.
 
-:class:`NB201Backend` subclasses :class:`~backends.base.Backend`: it
-overrides ``as_batch`` (cells are NB201 strings, id sequences or an
-``(n, 6)`` array) and ``check_epochs``; the base ``result_frame`` works
-unchanged on an :class:`~harness.nb201_space.NB201Batch` because the space
-provides ``format_array`` and the batch ``num_blocks`` (its non-``none``
-operator count).
 """
 
 from __future__ import annotations
@@ -40,15 +37,15 @@ from backends.base import Backend
 from backends.table import raise_for_bad_rows
 from harness.nb201_space import NB201Batch, NB201Space
 
-#: File name of the table inside the data folder.
+#: File name of the table inside a data folder, as CSV (the original export) or parquet (the packaged copy).
 NB201_FILE = "nb201_acc_latency.csv"
+NB201_PARQUET = "nb201_acc_latency.parquet"
 
 #: Environment variable naming the data folder.
 NB201_DIR_ENV = "POPNAS_NB201_DIR"
 
-#: The folder used when neither ``data_dir`` nor the environment names one: ``shared/data/nb201``
-#: beside the repository root (``parents[1]`` of this file), i.e. ``../shared`` seen from the repository.
-DEFAULT_NB201_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201"
+#: The packaged copy, used when neither ``data_dir`` nor the environment names a folder.
+PACKAGED_NB201_DIR = Path(__file__).resolve().parent / "data" / "nb201"
 
 #: Training epochs behind every accuracy of the table.
 NB201_EPOCHS = 200
@@ -60,20 +57,23 @@ ACCURACY_SUFFIX = "_test_acc_200ep"
 COST_PREFIX = "lat_"
 
 
-def find_nb201_dir(data_dir: str | os.PathLike | None = None) -> Path:
-    """The folder holding :data:`NB201_FILE`: ``data_dir``, ``$POPNAS_NB201_DIR`` or the shared one."""
+def find_nb201_table(data_dir: str | os.PathLike | None = None) -> Path:
+    """The table file: in ``data_dir``, else ``$POPNAS_NB201_DIR``, else the packaged copy.
+
+    In a folder the parquet file is preferred over the CSV.
+    """
     if data_dir is not None:
-        tried = [(Path(data_dir), "data_dir")]
+        folder, origin = Path(data_dir), "data_dir"
+    elif os.environ.get(NB201_DIR_ENV):
+        folder, origin = Path(os.environ[NB201_DIR_ENV]), f"${NB201_DIR_ENV}"
     else:
-        tried = [(DEFAULT_NB201_DIR, "the default next to the repository")]
-        if os.environ.get(NB201_DIR_ENV):
-            tried.insert(0, (Path(os.environ[NB201_DIR_ENV]), f"${NB201_DIR_ENV}"))
-    for folder, _ in tried:
-        if (folder / NB201_FILE).is_file():
-            return folder
-    looked = "; ".join(f"{folder / NB201_FILE} ({origin})" for folder, origin in tried)
+        folder, origin = PACKAGED_NB201_DIR, "the packaged copy"
+    for name in (NB201_PARQUET, NB201_FILE):
+        if (folder / name).is_file():
+            return folder / name
     raise FileNotFoundError(
-        f"NAS-Bench-201 table not found; looked for {looked}. Pass data_dir= or set {NB201_DIR_ENV}."
+        f"NAS-Bench-201 table not found: neither {folder / NB201_PARQUET} nor {folder / NB201_FILE} "
+        f"exists (folder from {origin}). Pass data_dir= or set {NB201_DIR_ENV}."
     )
 
 
@@ -83,8 +83,8 @@ def load_nb201_table(data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
     Checks: ``idx`` and ``arch_str`` present, every cell of the space exactly
     once, accuracies finite in [0, 100] and latencies finite and > 0.
     """
-    path = find_nb201_dir(data_dir) / NB201_FILE
-    table = pd.read_csv(path)
+    path = find_nb201_table(data_dir)
+    table = pd.read_parquet(path) if path.suffix == ".parquet" else pd.read_csv(path)
     missing = [c for c in ("idx", "arch_str") if c not in table.columns]
     if missing:
         raise ValueError(f"{path}: missing column(s) {missing}")
@@ -113,8 +113,8 @@ class NB201Backend(Backend):
     Parameters
     ----------
     data_dir:
-        folder of ``nb201_acc_latency.csv`` (default: ``$POPNAS_NB201_DIR``,
-        then ``../shared/data/nb201`` next to the repository).
+        folder of a user's own ``nb201_acc_latency.parquet`` or ``.csv``
+        (default: ``$POPNAS_NB201_DIR``, then the packaged copy).
     dataset:
         ``"cifar10"``, ``"cifar100"`` or ``"imagenet16"`` (the table's accuracy columns).
     cost:
@@ -129,14 +129,16 @@ class NB201Backend(Backend):
         dataset: str = "cifar10",
         cost: str = "lat_gold_6226",
     ) -> None:
-        self.data_dir = find_nb201_dir(data_dir)
-        table = load_nb201_table(self.data_dir)
+        self.path = find_nb201_table(data_dir)
+        #: ``None`` for the packaged copy, so provenance does not depend on where the package is installed
+        self.data_dir = None if self.path.parent == PACKAGED_NB201_DIR else str(self.path.parent)
+        table = load_nb201_table(self.path.parent)
         datasets = sorted(c.removesuffix(ACCURACY_SUFFIX) for c in table if c.endswith(ACCURACY_SUFFIX))
         if dataset not in datasets:
-            raise ValueError(f"unknown dataset {dataset!r}; {NB201_FILE} has {datasets}")
+            raise ValueError(f"unknown dataset {dataset!r}; {self.path} has {datasets}")
         costs = sorted(c for c in table if c.startswith(COST_PREFIX))
         if cost not in costs:
-            raise ValueError(f"unknown cost {cost!r}; {NB201_FILE} has {costs}")
+            raise ValueError(f"unknown cost {cost!r}; {self.path} has {costs}")
         self.dataset = dataset
         self.cost = cost
         self.space = NB201Space()
@@ -148,7 +150,7 @@ class NB201Backend(Backend):
 
     def options(self) -> dict[str, Any]:
         """Settings recorded with every row."""
-        return {"data_dir": str(self.data_dir), "dataset": self.dataset, "cost": self.cost}
+        return {"data_dir": self.data_dir, "dataset": self.dataset, "cost": self.cost}
 
     def as_batch(self, cells: NB201Batch | np.ndarray | Sequence[str | Sequence[int]]) -> NB201Batch:
         """``cells`` (strings, id sequences, an ``(n, 6)`` array or a batch) as a validated batch."""

@@ -91,6 +91,14 @@ EMBEDDING_INIT_RANGE = 0.1
 LR_FIRST_LEVEL = 0.01
 LR_LATER_LEVELS = 0.002
 
+#: Precision of every predictor's weights and arithmetic. In float32 the last bits of a fit and of a
+#: prediction depend on the processor's vector kernels (measured on an AVX-512 machine: predictions
+#: of the same fit differ by up to 1.8e-7 between ATen's AVX-512 and default kernels, on a quarter of
+#: 40,800 candidates), and near-tied candidates then swap places in the searches' top-K. In float64
+#: those differences are ~1e-16, far below the resolution the searches rank at
+#: (:data:`harness.search.pareto.ACCURACY_RESOLUTION`), at a small cost: the models are tiny.
+DTYPE = torch.float64
+
 #: Names accepted by :func:`make_predictor` (PNAS Table 1's four rows).
 PREDICTOR_NAMES: tuple[str, ...] = ("mlp", "lstm", "mlp-ensemble", "lstm-ensemble")
 
@@ -118,8 +126,8 @@ def _as_cells(X: Any, space: CellSpace) -> CellBatch:
 
 
 def _as_targets(y: Any, n: int) -> np.ndarray:
-    """``y`` as a float32 vector of ``n`` accuracies in ``[0, 1]``."""
-    target = np.asarray(y, dtype=np.float64)
+    """``y`` as a float64 vector of ``n`` accuracies in ``[0, 1]``."""
+    target = np.array(y, dtype=np.float64)  # a copy: torch wants a writable array
     if target.ndim != 1 or len(target) != n:
         raise ValueError(f"y must be a vector of {n} accuracies, got shape {target.shape}")
     if not np.isfinite(target).all():
@@ -129,7 +137,7 @@ def _as_targets(y: Any, n: int) -> np.ndarray:
             "y must hold accuracies as fractions in [0, 1] (the predictors end in a sigmoid); "
             f"got range [{target.min()}, {target.max()}]"
         )
-    return target.astype(np.float32)
+    return target
 
 
 def _tokens(cells: CellBatch, lookback: int) -> np.ndarray:
@@ -384,7 +392,7 @@ class _NeuralPredictor(RegressorMixin, BaseEstimator):
 
     def _new_module(self) -> nn.Module:
         num_inputs = self.lookback + self.max_blocks - 1
-        return self._module_class(num_inputs, int(self.embedding_dim), int(self.hidden))
+        return self._module_class(num_inputs, int(self.embedding_dim), int(self.hidden)).to(DTYPE)
 
     def _train(self, cells: CellBatch, target: torch.Tensor, generator: torch.Generator) -> None:
         """Adam on the L1 loss, ``epochs`` shuffled passes in minibatches of ``batch_size``."""
@@ -466,7 +474,7 @@ class _NeuralPredictor(RegressorMixin, BaseEstimator):
             )
         weights = {k: v for k, v in state.items() if k != "lr"}
         module.load_state_dict(
-            {k: torch.as_tensor(np.asarray(v, dtype=np.float32)) for k, v in weights.items()}
+            {k: torch.as_tensor(np.asarray(v, dtype=np.float64)) for k, v in weights.items()}
         )
         self.module_ = module.to(self.device).eval()
         self.lr_ = float(state["lr"])
@@ -537,7 +545,7 @@ class MLPPredictor(_NeuralPredictor):
             torch.from_numpy(codes).to(self.device),
             self.block_table_,
             mode="sum",
-            per_sample_weights=torch.from_numpy(weights.astype(np.float32)).to(self.device),
+            per_sample_weights=torch.from_numpy(weights.astype(np.float64)).to(self.device),
             padding_idx=0,
         )
         return self.module_.head(pre1.add_(self.module_.fc1.bias))

@@ -1,4 +1,4 @@
-"""NAS-Bench-201: the space (no data needed) and the backend on the shared table (skipped without it)."""
+"""NAS-Bench-201: the space, and the backend on the packaged table (and a user's own copies of it)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import backends
-from backends.nb201 import NB201_DIR_ENV, NB201_FILE, NB201Backend, find_nb201_dir, load_nb201_table
+from backends.nb201 import (NB201_DIR_ENV, NB201_FILE, NB201_PARQUET, PACKAGED_NB201_DIR, NB201Backend,
+                            find_nb201_table, load_nb201_table)
+from tests.conftest import shared_dir
 from harness.nb201_space import NB201_OPERATORS, NB201Batch, NB201Space
 
 SPACE = NB201Space()
@@ -21,24 +23,15 @@ ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 ALL_CONV3 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 
 
-def shared_nb201_dir() -> Path | None:
-    """``$POPNAS_NB201_DIR``, else ``../shared/data/nb201`` next to the repository, if it holds the table."""
-    candidates = [Path(os.environ[NB201_DIR_ENV])] if os.environ.get(NB201_DIR_ENV) else []
-    candidates.append(Path(__file__).resolve().parents[2] / "shared" / "data" / "nb201")
-    return next((c for c in candidates if (c / NB201_FILE).is_file()), None)
-
-
 @pytest.fixture(scope="module")
 def data_dir() -> Path:
-    found = shared_nb201_dir()
-    if found is None:
-        pytest.skip(f"NAS-Bench-201 table {NB201_FILE} not found (set {NB201_DIR_ENV} or add ../shared)")
-    return found
+    return PACKAGED_NB201_DIR
 
 
 @pytest.fixture(scope="module")
 def csv(data_dir) -> pd.DataFrame:
-    return pd.read_csv(data_dir / NB201_FILE)
+    """The packaged table read directly (the backend reads it through its checks and key index)."""
+    return pd.read_parquet(data_dir / NB201_PARQUET)
 
 
 @pytest.fixture(scope="module")
@@ -131,8 +124,34 @@ def test_loader_names_file_row_and_column(tmp_path):
 
 def test_missing_data_dir_is_a_clear_error(tmp_path, monkeypatch):
     monkeypatch.delenv(NB201_DIR_ENV, raising=False)
-    with pytest.raises(FileNotFoundError, match=f"{tmp_path / NB201_FILE} \\(data_dir\\)"):
+    with pytest.raises(FileNotFoundError, match=f"{tmp_path / NB201_FILE} exists \\(folder from data_dir\\)"):
         NB201Backend(data_dir=tmp_path)
+
+
+def test_packaged_copy_is_the_default_and_needs_no_shared_folder(monkeypatch):
+    monkeypatch.delenv(NB201_DIR_ENV, raising=False)
+    assert find_nb201_table() == PACKAGED_NB201_DIR / NB201_PARQUET
+    backend = NB201Backend()
+    assert backend.options()["data_dir"] is None  # provenance independent of the install location
+    for name in ("README.md", "LICENSE-NATS-Bench.md", "LICENSE-HELP.md"):
+        assert (PACKAGED_NB201_DIR / name).is_file()
+
+
+def test_packaged_copy_equals_the_shared_csv(csv):
+    """Provenance check: the parquet holds the shared CSV unchanged (where the shared folder exists)."""
+    source = shared_dir() / "data" / "nb201" / NB201_FILE
+    if not source.is_file():
+        pytest.skip(f"{source} not present; the packaged copy is checked by the anchors instead")
+    pd.testing.assert_frame_equal(csv, pd.read_csv(source))
+
+
+def test_a_users_csv_copy_is_read_from_data_dir(tmp_path, csv):
+    csv.to_csv(tmp_path / NB201_FILE, index=False)
+    own = NB201Backend(data_dir=tmp_path, dataset="cifar100")
+    assert own.options()["data_dir"] == str(tmp_path)
+    frame = own.evaluate([ALL_CONV3])
+    expected = csv.loc[csv["arch_str"] == ALL_CONV3, "cifar100_test_acc_200ep"].iloc[0] / 100
+    assert frame["accuracy"].iloc[0] == expected
 
 
 # ---------------------------------------------------------------------- backend on the real table
@@ -187,6 +206,7 @@ def test_only_200_epochs_exist(backend):
         backend.evaluate([ALL_NONE], epochs=12)
 
 
-def test_env_var_names_the_data_dir(data_dir, monkeypatch):
-    monkeypatch.setenv(NB201_DIR_ENV, str(data_dir))
-    assert find_nb201_dir() == data_dir
+def test_env_var_names_the_data_dir(tmp_path, csv, monkeypatch):
+    csv.head(3).to_csv(tmp_path / NB201_FILE, index=False)
+    monkeypatch.setenv(NB201_DIR_ENV, str(tmp_path))
+    assert find_nb201_table() == tmp_path / NB201_FILE

@@ -5,7 +5,6 @@ The study tests skip, with the reason, when ``../shared`` (or ``$POPNAS_SHARED``
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,7 +22,6 @@ from ablations.nb201_studies import (
 )
 from backends.nb201 import NB201_FILE
 from harness.nb201_space import NB201Space
-from tests.conftest import shared_dir
 
 SPACE = NB201Space()
 ALL = SPACE.all_cells()
@@ -31,11 +29,9 @@ MATRIX = SPACE.to_matrix(ALL)
 
 
 @pytest.fixture(scope="module")
-def data_dir() -> Path:
-    folder = shared_dir() / "data" / "nb201"
-    if not (folder / NB201_FILE).is_file():
-        pytest.skip(f"NAS-Bench-201 table not found at {folder / NB201_FILE} (set POPNAS_SHARED)")
-    return folder
+def data_dir() -> None:
+    """The studies' default: the packaged table."""
+    return None
 
 
 # ---------------------------------------------------------------------- no data needed

@@ -232,7 +232,7 @@ def _lstm_alone(model: LSTMPredictor, cells: CellBatch) -> np.ndarray:
     # one thread: these 1-row ops are what OpenMP's spinning made 100x slower on a busy machine
     with torch.inference_mode(), _single_threaded():
         for i, b in enumerate(cells.num_blocks):
-            h = c = torch.zeros(1, module.lstm.hidden_size)
+            h = c = module.out.weight.new_zeros((1, module.lstm.hidden_size))
             for block in tokens[i, :b]:
                 for position, token in enumerate(block):
                     x = module.embed.at(position)(torch.tensor([token]))

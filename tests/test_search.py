@@ -71,6 +71,34 @@ def test_top_k_is_stable():
     assert top_k(np.array([0.2, 0.9, 0.2, 0.9, 0.5]), 3).tolist() == [1, 3, 4]
 
 
+def _last_bit_noise(values: np.ndarray, seed: int) -> np.ndarray:
+    """``values`` moved by a few ulps, as another processor's kernels would compute them."""
+    ulps = np.random.default_rng(seed).integers(-8, 9, len(values))
+    return values + ulps * np.spacing(values)
+
+
+@settings(max_examples=50, deadline=None)
+@given(st.integers(0, 10_000))
+def test_decisions_do_not_depend_on_last_bit_noise(seed):
+    """Tied predictions (cells the model cannot tell apart) stay tied when their last bits differ."""
+    rng = np.random.default_rng(seed)
+    accuracy = rng.choice(rng.uniform(0.3, 0.9, 12), 200)  # 200 candidates, 12 distinct values: many ties
+    time = rng.choice(rng.uniform(10.0, 500.0, 9), 200)
+    noisy_accuracy, noisy_time = _last_bit_noise(accuracy, seed), _last_bit_noise(time, seed + 1)
+    assert top_k(noisy_accuracy, 37).tolist() == top_k(accuracy, 37).tolist()
+    assert np.array_equal(pareto_front(noisy_time, noisy_accuracy), pareto_front(time, accuracy))
+
+
+def test_differences_above_the_grid_still_decide():
+    from harness.search.pareto import ACCURACY_RESOLUTION, TIME_RESOLUTION
+
+    assert top_k(np.array([0.5, 0.5 + 2 * ACCURACY_RESOLUTION]), 1).tolist() == [1]
+    assert top_k(np.array([0.5, 0.5 + ACCURACY_RESOLUTION / 10]), 1).tolist() == [0]  # a tie: first wins
+    # a candidate faster by two grid steps and as accurate dominates; by a tenth of a step it is a tie
+    assert pareto_front(np.array([1.0, 1.0 - 2 * TIME_RESOLUTION]), np.array([0.5, 0.5])).tolist() == [False, True]
+    assert pareto_front(np.array([1.0, 1.0 - TIME_RESOLUTION / 10]), np.array([0.5, 0.5])).tolist() == [True, True]
+
+
 def test_popnas_without_limit_and_front_makes_pnas_decisions(small_space, surrogate):
     pnas = PNAS(small_space, surrogate, K=16, seed=3, **FAST_PREDICTOR).run()
     popnas = POPNAS(small_space, surrogate, K=16, seed=3, time_limit=None, pareto=False,
