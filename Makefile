@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup run test bench clean
+.PHONY: setup run test test-portable bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ run: $(STAMP)
 ## the unit and regression tests (benchmarks are skipped)
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+## the golden tables again under other CPU kernels and thread settings: they must hold on any x86 machine
+## (ATen's portable kernels; one thread with MKL's conditional-numerical-reproducibility mode; numpy without
+## its AVX-512 loops)
+test-portable: $(STAMP)
+	ATEN_CPU_CAPABILITY=default $(BIN)/python -m pytest -q tests/test_paper_tables.py
+	OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 MKL_CBWR=COMPATIBLE \
+	NPY_DISABLE_CPU_FEATURES="AVX512F AVX512_SKX AVX512_CLX AVX512_CNL AVX512_ICL AVX512_SPR" \
+	$(BIN)/python -m pytest -q tests/test_paper_tables.py
 
 ## the benchmark suite, saved as JSON and compared against the previous save
 bench: $(STAMP)

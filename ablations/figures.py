@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 
+import matplotlib
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -36,21 +37,34 @@ def save_figure(figure: Figure, path: str | Path) -> Path:
     return path
 
 
-def predicted_versus_real(predictions: pd.DataFrame, by: str, path: str | Path, title: str) -> Path:
-    """Predicted against real training time, one panel per value of ``by`` (POPNAS Figs. 4-5)."""
+def draw_predicted_versus_real(predictions: pd.DataFrame, by: str, title: str) -> Figure:
+    """Predicted against real training time, one panel per value of ``by`` (POPNAS Figs. 4-5).
+
+    Each step (the block count the regressor predicted) is one colour, named in the legend of the
+    first panel, so a reader can tell which step's cells lie where.
+    """
     groups = list(predictions.groupby(by, sort=False))
+    steps = sorted(predictions["step"].unique())
+    colours = dict(zip(steps, matplotlib.colormaps["viridis"](np.linspace(0, 0.9, len(steps)))))
     figure = new_figure(3.2 * len(groups), 3.4)
     high = float(np.nanmax(predictions[["real", "predicted"]].to_numpy()))
     for k, (name, group) in enumerate(groups, start=1):
         axes = figure.add_subplot(1, len(groups), k)
-        axes.scatter(group["real"], group["predicted"], c=group["step"], s=6, cmap="viridis")
+        for step, rows in group.groupby("step"):
+            axes.scatter(rows["real"], rows["predicted"], s=6, color=colours[step], label=f"step {step}")
         axes.plot([0, high], [0, high], color="grey", linewidth=0.8)
         axes.set_title(str(name))
         axes.set_xlabel("real time [s]")
         if k == 1:
             axes.set_ylabel("predicted time [s]")
+            axes.legend(fontsize=7, title="predicted step", title_fontsize=7)
     figure.suptitle(title)
-    return save_figure(figure, path)
+    return figure
+
+
+def predicted_versus_real(predictions: pd.DataFrame, by: str, path: str | Path, title: str) -> Path:
+    """:func:`draw_predicted_versus_real`, written as a PNG at ``path``."""
+    return save_figure(draw_predicted_versus_real(predictions, by, title), path)
 
 
 def pareto_picks(predictions: pd.DataFrame, step: int, path: str | Path, title: str) -> Path:

@@ -85,9 +85,10 @@ def tau_for_rho(rho: float) -> float:
 
 
 def check_tau(tau: float, name: str) -> None:
-    """Raise ``ValueError`` unless ``0 < tau <= 1``."""
-    if not (isinstance(tau, (int, float)) and 0.0 < tau <= 1.0):
-        raise ValueError(f"{name} must be in (0, 1], got {tau!r}")
+    """Raise ``ValueError`` unless ``tau`` is a real number with ``0 < tau <= 1`` (``True`` is not a number)."""
+    if isinstance(tau, (bool, np.bool_)) or not (isinstance(tau, (int, float, np.integer, np.floating))
+                                               and 0.0 < tau <= 1.0):
+        raise ValueError(f"{name} must be a real number in (0, 1], got {tau!r}")
 
 
 class GaussianCopula:

@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
-from typing import Iterator, Literal, Sequence
+from typing import Iterator, Literal, Sequence, overload
 
 import numpy as np
 
@@ -44,6 +44,9 @@ EMPTY = np.int8(-128)
 EMPTY_CELL_TEXT = "empty"
 
 _BLOCK_RE = re.compile(r"\(([^()]*)\)")
+#: An input token: ASCII digits with an optional minus (``int()`` alone would also take "+1", "1_0" and
+#: non-ASCII digits such as full-width ones, which no cell text should contain).
+_INPUT_RE = re.compile(r"-?[0-9]+", re.ASCII)
 
 
 @dataclass(frozen=True)
@@ -74,9 +77,25 @@ class CellBatch:
     def __len__(self) -> int:
         return int(self.blocks.shape[0])
 
-    def __getitem__(self, index: int) -> Cell:
-        row = self.blocks[index, : int(self.num_blocks[index])]
-        return Cell(tuple(tuple(int(v) for v in block) for block in row))
+    @overload
+    def __getitem__(self, index: int | np.integer) -> Cell: ...
+
+    @overload
+    def __getitem__(self, index: slice | np.ndarray | Sequence[int] | Sequence[bool]) -> "CellBatch": ...
+
+    def __getitem__(self, index):
+        """A :class:`Cell` for an integer; a sub-batch (like :meth:`take`) for a slice, a boolean
+        mask or an array/list of integer positions."""
+        if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+            row = self.blocks[index, : int(self.num_blocks[index])]
+            return Cell(tuple(tuple(int(v) for v in block) for block in row))
+        if isinstance(index, slice):
+            return self.take(index)
+        if isinstance(index, (np.ndarray, list, tuple, range)):
+            positions = np.asarray(index)
+            return self.take(positions if positions.size else positions.astype(np.intp))
+        raise TypeError(f"CellBatch indices must be integers, slices, masks or position arrays, "
+                        f"got {type(index).__name__}")
 
     def __iter__(self) -> Iterator[Cell]:
         return (self[i] for i in range(len(self)))
@@ -396,12 +415,12 @@ class CellSpace:
         return Cell(tuple(blocks))
 
     def _parse_input(self, token: str, position: int, text: str) -> int:
-        try:
-            value = int(token)
-        except ValueError:
+        if not _INPUT_RE.fullmatch(token):
             raise ValueError(
-                f"malformed input {token!r} in block {position} of cell {text!r}: expected an integer"
-            ) from None
+                f"malformed input {token!r} in block {position} of cell {text!r}: expected an integer "
+                "in ASCII digits"
+            )
+        value = int(token)
         self._check_input(value, position, f"block {position} of cell {text!r}")
         return value
 

@@ -179,3 +179,25 @@ def test_num_unique_cells_matches_expansion():
     space = CellSpace.pnas(max_blocks=3)
     assert space.num_unique_cells(2) == 136 * 300
     assert space.num_unique_cells(3) == math.prod([136, 300, 528])
+
+
+def test_batch_indexing_like_a_sequence(pnas_space):
+    cells = pnas_space.initial_cells()
+    assert isinstance(cells[3], Cell) and cells[np.int64(3)] == cells[3]
+    head = cells[:50]
+    assert len(head) == 50 and pnas_space.format(head) == pnas_space.format(cells)[:50]
+    assert pnas_space.format(cells[[5, 0]]) == [pnas_space.format(cells)[i] for i in (5, 0)]
+    mask = np.zeros(len(cells), bool)
+    mask[[1, 7]] = True
+    assert pnas_space.format(cells[mask]) == pnas_space.format(cells.take([1, 7]))
+    assert len(cells[[]]) == 0 and len(cells[np.array([], int)]) == 0
+    with pytest.raises(TypeError, match="got str"):
+        cells["0"]
+
+
+@pytest.mark.parametrize("token", ["\uff11", "+0", "0_0", "\u0661", " - 1"])
+def test_inputs_are_ascii_integers_only(pnas_space, token):
+    """int() accepts full-width and Arabic-Indic digits, '+0' and '0_0'; cell text must not."""
+    text = f"(-1,sep3x3,-2,identity)({token},maxpool3x3,-1,avgpool3x3)"
+    with pytest.raises(ValueError, match="expected an integer in ASCII digits"):
+        pnas_space.parse(text)

@@ -188,7 +188,8 @@ def test_landscape_is_multimodal(surrogate):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"tau": 0.0}, "tau must be in"), ({"tau": 1.5}, "tau must be in"),
+    [({"tau": 0.0}, "tau must be a real number in"), ({"tau": 1.5}, "tau must be a real number in"),
+     ({"tau": True}, r"tau must be a real number in \(0, 1\], got True"), ({"tau": "0.8"}, "got '0.8'"),
      ({"time_tau": -1}, "time_tau"), ({"max_epochs": 0}, "max_epochs"),
      ({"space": "darts"}, "unknown space 'darts'")],
 )
