@@ -107,8 +107,13 @@ def read_parquet_file(path: str | os.PathLike) -> pd.DataFrame:
 
     A missing file still raises ``FileNotFoundError``.
     """
+    return _unless_corrupt(path, pd.read_parquet)
+
+
+def _unless_corrupt(path: str | os.PathLike, read: Callable[[str | os.PathLike], _T]) -> _T:
+    """``read(path)``, with pyarrow's errors on a damaged file turned into :class:`CorruptTableError`."""
     try:
-        return pd.read_parquet(path)
+        return read(path)
     except (FileNotFoundError, PermissionError, IsADirectoryError):
         raise
     except (pa.ArrowException, OSError) as err:
@@ -252,30 +257,30 @@ class ResultsStore:
                            "is something other than a compaction deleting them?")
 
     def _read_parts(self, parts: list[Path], skip_corrupt: bool) -> pd.DataFrame:
-        frames = []
+        tables = []
         for part in parts:
             try:
-                frames.append(read_parquet_file(part))
+                tables.append(_unless_corrupt(part, pq.read_table))
             except CorruptTableError as err:
                 if not skip_corrupt:
                     raise CorruptTableError(
                         f"results store {self.folder}: {err}; ResultsStore(...).read(skip_corrupt=True) "
                         "reads the other parts") from None
                 warnings.warn(f"results store {self.folder}: skipping corrupt part: {err}", stacklevel=3)
-        if not frames:
+        if not tables:
             return pd.DataFrame()
-        return pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+        if all(t.schema.equals(tables[0].schema) for t in tables):
+            # one conversion of the whole table: far faster than a DataFrame per part
+            return pa.concat_tables(tables).to_pandas()
+        # parts with other columns or types: pandas' rules (missing columns become NaN ...)
+        return pd.concat([t.to_pandas() for t in tables], ignore_index=True)
 
     def __len__(self) -> int:
-        return self._listed(lambda parts: sum(self._num_rows(part) for part in parts))
+        return self._listed(lambda parts: sum(_unless_corrupt(p, _num_rows) for p in parts))
 
-    def _num_rows(self, part: Path) -> int:
-        try:
-            return pq.ParquetFile(part).metadata.num_rows
-        except (FileNotFoundError, PermissionError):
-            raise
-        except (pa.ArrowException, OSError) as err:
-            raise CorruptTableError(f"results store {self.folder}: {part} is not readable: {err}") from None
+
+def _num_rows(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows
 
 
 def _fsync_folder(folder: Path) -> None:
