@@ -12,9 +12,9 @@ Space
     table's recorded provenance names (the ``backend_options`` column that
     ``backends.record`` writes), else to PNAS's space with ``B = 5``. A space
     given explicitly must be the recorded one (a POPNAS-space table is not
-    served as the PNAS space, nor the other way round; same lookback). Batches of a space with fewer
-    blocks (same lookback and operators) are served too: a table of
-    ``B = 5`` answers the cells of a ``B = 3`` search.
+    served as the PNAS space, nor the other way round; same lookback).
+    Batches of a space with fewer blocks (same lookback and operators) are
+    served too: a table of ``B = 5`` answers the cells of a ``B = 3`` search.
 
 Loading checks every row; an error names the file, the row (data rows
 counted from 1, a CSV's header line not counted) and the column, e.g.

@@ -26,7 +26,10 @@ Compaction
     reader ignores parts a complete merged part replaces, so a compaction
     killed at any moment loses nothing and duplicates nothing. Parts another
     process appends meanwhile are not in the list and stay as they are;
-    compactions of one folder take turns under a file lock.
+    compactions of one folder take turns under a file lock. (A plain
+    ``pd.read_parquet(folder)`` does not know about replaced parts: right
+    after a killed compaction it would read their rows twice, until the next
+    compaction deletes them.)
 
 Corrupt parts
     A part that pyarrow cannot read (truncated, overwritten by something
