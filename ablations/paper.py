@@ -23,6 +23,7 @@ from typing import Any, Callable
 import pandas as pd
 
 import backends
+from backends.base import check_seed
 from backends.table import EMBEDDED_TABLE, load_results_table
 from ablations import figures, paper_numbers
 from ablations.popnas_time_regressors import popnas_table3, popnas_table4, popnas_table5_and_6
@@ -32,9 +33,50 @@ from ablations.space_counts import space_counts
 from ablations.surrogate_calibration import surrogate_calibration
 from harness.provenance import environment
 from harness.search import PNAS, POPNAS, RandomSearch, RegularizedEvolution
+from harness.store import ResultsStore
 from harness.space import CellSpace
 
 log = logging.getLogger(__name__)
+
+#: ``measured_table`` value for "no measured table": the studies use the surrogate only.
+NO_MEASURED_TABLE = "none"
+
+#: How the settings' keys are named in messages: as the main job's configuration spells them.
+SETTINGS_KEY = "experiment.settings"
+
+
+def check_settings(settings: dict[str, Any]) -> None:
+    """Refuse bad main-job settings before any study runs; the message names the key.
+
+    The one place the main job's settings are checked up front (a study's
+    own options are checked by the study): ``seed`` and every entry of
+    ``seeds`` non-negative integers, ``seeds`` not empty, ``measured_table``
+    null (the embedded table), ``"none"`` or an existing file or folder, and
+    ``surrogate`` options a surrogate backend accepts (numbers given as
+    numbers, not booleans).
+    """
+    check_seed(settings.get("seed", 0), "seed")
+    seeds = settings.get("seeds", [0])
+    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__") or len(seeds) == 0:
+        raise ValueError(f"{SETTINGS_KEY}.seeds must be a non-empty list of seeds, got {seeds!r}")
+    for i, seed in enumerate(seeds):
+        check_seed(seed, f"{SETTINGS_KEY}.seeds[{i}]")
+    table = settings.get("measured_table")
+    if table is not None and table != NO_MEASURED_TABLE and not Path(table).exists():
+        raise FileNotFoundError(
+            f"{SETTINGS_KEY}.measured_table={table!r} does not exist (relative paths are from "
+            f"{Path.cwd()}); give an existing table, null for the embedded one or {NO_MEASURED_TABLE!r} "
+            "for none")
+    surrogate = dict(settings.get("surrogate") or {})
+    for key, value in surrogate.items():
+        if isinstance(value, bool):
+            raise ValueError(f"{SETTINGS_KEY}.surrogate.{key} must be a number, got {value!r}")
+    try:
+        backends.make("surrogate", **surrogate)
+    except (TypeError, ValueError) as err:
+        # the backend's messages start with the option's name ("tau must be in (0, 1] ...")
+        named = any(str(err).startswith(f"{key} ") for key in surrogate)
+        raise ValueError(f"{SETTINGS_KEY}.surrogate{'.' if named else ': '}{err}") from None
 
 
 @dataclass
@@ -82,7 +124,10 @@ class PaperRun:
 
     @cached_property
     def measured(self) -> pd.DataFrame | None:
-        """The measured table (``measured_table`` setting, default the embedded one), or ``None``."""
+        """The measured table (``measured_table`` setting, default the embedded one), or ``None``
+        (``"none"``, or no embedded table recorded yet)."""
+        if self.get("measured_table") == NO_MEASURED_TABLE:
+            return None
         path = self.get("measured_table") or EMBEDDED_TABLE
         try:
             return load_results_table(path, CellSpace.pnas())
@@ -375,12 +420,17 @@ STUDIES: dict[str, Callable[[PaperRun], list[TableSection]]] = {
 
 def run_paper(output_dir: str | Path, studies: list[str] | None = None,
               settings: dict[str, Any] | None = None) -> list[TableSection]:
-    """Run ``studies`` (default: all) and write ``tables/``, ``figures/`` and ``report.md``."""
-    run = PaperRun(Path(output_dir), dict(settings or {}))
+    """Run ``studies`` (default: all) and write ``tables/``, ``figures/`` and ``report.md``.
+
+    Every setting is checked first (:func:`check_settings`). The run's
+    ``evaluations/`` table is compacted at the end, so it reads as one file.
+    """
     chosen = list(STUDIES) if studies is None else list(studies)
     unknown = [s for s in chosen if s not in STUDIES]
     if unknown:
         raise ValueError(f"unknown studies {unknown}; choose from {list(STUDIES)}")
+    check_settings(dict(settings or {}))
+    run = PaperRun(Path(output_dir), dict(settings or {}))
     sections = []
     for number, study in enumerate(chosen, start=1):
         start = time.perf_counter()
@@ -399,4 +449,5 @@ def run_paper(output_dir: str | Path, studies: list[str] | None = None,
         "",
     ])
     write_report(run.output_dir, sections, header)
+    ResultsStore(run.output_dir / "evaluations").compact()
     return sections

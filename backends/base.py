@@ -37,6 +37,13 @@ def resolve_space(space: CellSpace | str, max_blocks: int = 5, lookback: int = 2
     return factories[space](max_blocks=max_blocks, lookback=lookback)
 
 
+def check_seed(seed: Any, name: str = "seed") -> int:
+    """``seed`` as an ``int``; ``ValueError`` naming ``name`` unless it is a non-negative integer."""
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
 class Backend(abc.ABC):
     """An evaluator of cells.
 
@@ -71,10 +78,9 @@ class Backend(abc.ABC):
         """
         batch = self.as_batch(cells)
         epochs = self.check_epochs(epochs)
-        if not isinstance(seed, (int, np.integer)) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        measured = self._evaluate(batch, epochs, int(seed))
-        return self.result_frame(batch, measured, epochs, int(seed))
+        seed = check_seed(seed)
+        measured = self._evaluate(batch, epochs, seed)
+        return self.result_frame(batch, measured, epochs, seed)
 
     def as_batch(self, cells: CellBatch | Sequence[Cell | str]) -> CellBatch:
         """``cells`` as a validated batch of this backend's space."""

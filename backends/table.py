@@ -7,6 +7,15 @@ columns are carried through to the served rows). It is a ``.parquet`` or
 :class:`harness.store.ResultsStore`, which is what ``backends.record``
 writes). Cells are the space's text form; they are re-canonicalised on load.
 
+Space
+    ``space``, ``max_blocks`` and ``lookback`` default to the ones the
+    table's recorded provenance names (the ``backend_options`` column that
+    ``backends.record`` writes), else to PNAS's space with ``B = 5``. A space
+    given explicitly must be the recorded one (a POPNAS-space table is not
+    served as the PNAS space, nor the other way round; same lookback).
+    Batches of a space with fewer blocks (same lookback and operators) are
+    served too: a table of ``B = 5`` answers the cells of a ``B = 3`` search.
+
 Loading checks every row; an error names the file, the row (data rows
 counted from 1, a CSV's header line not counted) and the column, e.g.
 ``results.csv row 17, column 'train_time': -3.0 is not a positive finite time``.
@@ -44,9 +53,10 @@ Virtual clock
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import pandas as pd
@@ -54,8 +64,8 @@ import pandas as pd
 from backends.base import PROVENANCE_COLUMNS, RESULT_COLUMNS, Backend, resolve_space
 from backends.surrogate import SurrogateBackend
 from harness.noise import hash_rows
-from harness.space import CellBatch, CellSpace
-from harness.store import ResultsStore
+from harness.space import EMPTY, Cell, CellBatch, CellSpace
+from harness.store import ResultsStore, read_parquet_file
 
 #: The measured table shipped in the package, served by ``backends.make("table")``.
 EMBEDDED_TABLE = Path(__file__).resolve().parent / "data" / "measured_digits_cpu.parquet"
@@ -94,10 +104,25 @@ def read_table_file(path: str | os.PathLike) -> pd.DataFrame:
         raise FileNotFoundError(f"results table {path} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
-        return pd.read_parquet(path)
+        return read_parquet_file(path)
     if suffix == ".csv":
-        return pd.read_csv(path)
+        try:
+            return pd.read_csv(path)
+        except (pd.errors.ParserError, UnicodeDecodeError) as err:
+            with open(path, encoding="utf-8", errors="replace") as handle:
+                header = handle.readline()
+            raise ValueError(f"{path} is not a readable CSV file: {str(err).strip()}"
+                             f"{_separator_hint(header)}") from None
     raise ValueError(f"cannot read results table {path}: use a .parquet or .csv file or a folder of parts")
+
+
+def _separator_hint(header: str) -> str:
+    """A hint for a CSV whose header line looks separated by ';' or tabs ('' when it does not)."""
+    for separator, label in ((";", "';'"), ("\t", "tabs")):
+        if separator in header:
+            return (f"; its header {header.strip()[:80]!r} looks separated by {label}: a results CSV "
+                    "is comma-separated (pandas: to_csv(path, index=False))")
+    return ""
 
 
 def raise_for_bad_rows(source: str, frame: pd.DataFrame, column: str, bad: np.ndarray, what: str) -> None:
@@ -110,19 +135,45 @@ def raise_for_bad_rows(source: str, frame: pd.DataFrame, column: str, bad: np.nd
 
 def load_results_table(path: str | os.PathLike, space: CellSpace) -> pd.DataFrame:
     """The rows of the table at ``path``, checked, with canonical cells and typed columns."""
-    return _load(path, space)[0]
+    return _checked(read_table_file(path), str(path), space)[0]
 
 
-def _load(path: str | os.PathLike, space: CellSpace) -> tuple[pd.DataFrame, CellBatch, np.ndarray]:
+def recorded_space(frame: pd.DataFrame, source: str = "results table") -> dict[str, Any] | None:
+    """``{"space", "max_blocks", "lookback"}`` that the rows' provenance names, or ``None`` if none does.
+
+    Read from the ``backend_options`` JSON that ``backends.record`` writes;
+    ``max_blocks`` is the largest recorded. Rows of different spaces (or
+    lookbacks) raise ``ValueError`` naming ``source``.
+    """
+    if "backend_options" not in frame.columns:
+        return None
+    spaces = set()
+    for text in frame["backend_options"].dropna().unique():
+        try:
+            options = json.loads(text)
+        except (TypeError, ValueError):
+            continue  # not provenance written by a backend
+        if isinstance(options, dict) and {"space", "max_blocks", "lookback"} <= set(options):
+            spaces.add((options["space"], options["lookback"], options["max_blocks"]))
+    if not spaces:
+        return None
+    if len({(name, lookback) for name, lookback, _ in spaces}) > 1:
+        raise ValueError(f"{source}: rows were recorded in different spaces {sorted(spaces)} "
+                         "(space, lookback, max_blocks); serve one space's rows at a time")
+    (name, lookback, _), *_ = spaces
+    return {"space": name, "max_blocks": max(b for _, _, b in spaces), "lookback": lookback}
+
+
+def _checked(frame: pd.DataFrame, source: str, space: CellSpace) -> tuple[pd.DataFrame, CellBatch, np.ndarray]:
     """Checked table, its distinct cells sorted by space key, and each row's index into them."""
-    source = str(path)
-    frame = read_table_file(path).reset_index(drop=True)
+    frame = frame.reset_index(drop=True)
     if frame.empty:
         raise ValueError(f"{source}: the results table has no rows")
     missing = [c for c in TABLE_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(
             f"{source}: missing column(s) {missing}; a results table needs {list(TABLE_COLUMNS)}"
+            f"{_separator_hint(' '.join(str(c) for c in frame.columns))}"
         )
 
     def numbers(column: str) -> np.ndarray:
@@ -173,6 +224,24 @@ def _load(path: str | os.PathLike, space: CellSpace) -> tuple[pd.DataFrame, Cell
     return frame, cells, key_index[codes]
 
 
+def _table_space(frame: pd.DataFrame, source: str, space: CellSpace | str | None,
+                 max_blocks: int | None, lookback: int | None) -> CellSpace:
+    """The space to serve ``frame`` in: what is given, the rest from its provenance, else PNAS's B=5."""
+    recorded = recorded_space(frame, source) or {}
+    if isinstance(space, CellSpace):
+        chosen = space
+    else:
+        chosen = resolve_space(space or recorded.get("space", "pnas"),
+                               max_blocks if max_blocks is not None else recorded.get("max_blocks", 5),
+                               lookback if lookback is not None else recorded.get("lookback", 2))
+    if recorded and (chosen.name, chosen.lookback) != (recorded["space"], recorded["lookback"]):
+        raise ValueError(
+            f"{source} was recorded in the {recorded['space']!r} space (lookback {recorded['lookback']}), "
+            f"so it cannot be served as the {chosen.name!r} space (lookback {chosen.lookback}); "
+            "leave space and lookback out to serve it in its own space")
+    return chosen
+
+
 class TableBackend(Backend):
     """Serves a results table through the evaluator protocol; see the module docstring.
 
@@ -182,7 +251,8 @@ class TableBackend(Backend):
         the table (``.parquet``, ``.csv`` or a folder of parquet parts);
         ``None`` serves the package's :data:`EMBEDDED_TABLE`.
     space, max_blocks, lookback:
-        the cell space the table's cells belong to.
+        the cell space the table's cells belong to; by default the one its
+        provenance records (see the module docstring).
     run:
         ``"seed"``, ``"sample"`` or ``"mean"``: how one of a cell's runs is chosen.
     fallback:
@@ -196,9 +266,9 @@ class TableBackend(Backend):
     def __init__(
         self,
         path: str | os.PathLike | None = None,
-        space: CellSpace | str = "pnas",
-        max_blocks: int = 5,
-        lookback: int = 2,
+        space: CellSpace | str | None = None,
+        max_blocks: int | None = None,
+        lookback: int | None = None,
         run: str = "seed",
         fallback: str | None = None,
         fallback_options: dict[str, Any] | None = None,
@@ -220,13 +290,14 @@ class TableBackend(Backend):
                 )
             path = EMBEDDED_TABLE
         self.path = Path(path)
-        self.space = resolve_space(space, max_blocks, lookback)
+        raw = read_table_file(self.path)
+        self.space = _table_space(raw, str(self.path), space, max_blocks, lookback)
         self.run = run
         self.fallback = fallback
         self.fallback_options = dict(fallback_options or {})
         self.simulated_time = 0.0
 
-        table, self._cells, cell_ids = _load(self.path, self.space)
+        table, self._cells, cell_ids = _checked(raw, str(self.path), self.space)
         self.num_rows = len(table)
         self.max_epochs = int(table["epochs"].max())
         self._cell_keys = self.space.keys(self._cells)
@@ -258,6 +329,14 @@ class TableBackend(Backend):
             self._surrogate = SurrogateBackend(
                 space=self.space, **{"max_epochs": self.max_epochs, **self.fallback_options}
             )
+
+    def as_batch(self, cells: CellBatch | Sequence[Cell | str]) -> CellBatch:
+        """``cells`` as a batch of the table's space; a batch of a space with fewer blocks is padded."""
+        if isinstance(cells, CellBatch) and cells.blocks.ndim == 3 and cells.max_blocks < self.space.max_blocks:
+            blocks = np.full((len(cells), self.space.max_blocks, 4), EMPTY, np.int8)
+            blocks[:, : cells.max_blocks] = cells.blocks
+            cells = CellBatch(blocks, cells.num_blocks)
+        return super().as_batch(cells)
 
     def options(self) -> dict[str, Any]:
         """Settings recorded with every row."""

@@ -105,6 +105,7 @@ class PaperSettings:
     max_blocks: int = MISSING
     seeds: List[int] = MISSING
     surrogate: Dict[str, Any] = field(default_factory=dict)
+    #: the measured table: null = the embedded one, ``none`` = no measured table (surrogate only).
     measured_table: Optional[str] = None
     predictor: Dict[str, Any] = field(default_factory=dict)
     calibration_cells_per_block_count: int = MISSING

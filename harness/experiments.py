@@ -391,10 +391,17 @@ EXPERIMENTS: dict[str, Experiment] = {
 
 
 def run_experiment(config: Mapping[str, Any], output_dir: str | Path) -> None:
-    """Run the experiment ``config["experiment"]["name"]`` of a resolved job config into ``output_dir``."""
+    """Run the experiment ``config["experiment"]["name"]`` of a resolved job config into ``output_dir``.
+
+    The root ``seed`` is checked before anything runs (the main job checks
+    its settings itself, ``ablations.paper.check_settings``).
+    """
+    from backends.base import check_seed
+
     name = config["experiment"]["name"]
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
+    check_seed(config["seed"], "seed")
     EXPERIMENTS[name].run(config, Path(output_dir))
 
 

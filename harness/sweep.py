@@ -30,14 +30,12 @@ interval would be too narrow. One seed gives no interval.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import fcntl
 import hashlib
 import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -46,7 +44,8 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
 from scipy import stats
 
-from harness.store import atomic_write_frame, atomic_write_text
+# locked lives in harness.store (the store locks its compactions); sweep callers import it from here
+from harness.store import atomic_write_frame, atomic_write_text, locked  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -125,24 +124,6 @@ def run_once(folder: str | Path, config: Mapping[str, Any], work: Callable[[], N
     work()
     atomic_write_text(marker, json.dumps({"config_hash": digest}) + "\n")
     return True
-
-
-@contextlib.contextmanager
-def locked(path: str | Path) -> Iterator[None]:
-    """Hold an exclusive lock on the file ``path`` (created if missing); other processes wait.
-
-    ``fcntl.flock``: works between the processes of one machine, and over
-    NFS through the kernel's lock emulation, so sweep jobs on cluster nodes
-    that share a search wait for each other instead of running it twice.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 # ---------------------------------------------------------------------------- aggregate

@@ -217,3 +217,40 @@ def without_unset(settings: dict) -> dict:
     """``settings`` without null and empty-mapping entries, recursively."""
     kept = {k: without_unset(v) if isinstance(v, dict) else v for k, v in settings.items()}
     return {k: v for k, v in kept.items() if v is not None and v != {}}
+
+
+@pytest.mark.parametrize("override, error, message", [
+    ("experiment.settings.measured_table=/nope.parquet", FileNotFoundError,
+     "experiment.settings.measured_table='/nope.parquet' does not exist"),
+    ("experiment.settings.seeds=[]", ValueError, "experiment.settings.seeds must be a non-empty list"),
+    ("experiment.settings.seeds=[0,-2]", ValueError, "experiment.settings.seeds[1] must be a non-negative"),
+    ("seed=-1", ValueError, "seed must be a non-negative integer, got -1"),
+    ("+experiment.settings.surrogate.tau=abc", ValueError,
+     "experiment.settings.surrogate.tau must be in (0, 1], got 'abc'"),
+    ("+experiment.settings.surrogate.tau=1.5", ValueError,
+     "experiment.settings.surrogate.tau must be in (0, 1], got 1.5"),
+    ("+experiment.settings.surrogate.tau=true", ValueError,
+     "experiment.settings.surrogate.tau must be a number, got True"),
+    ("+experiment.settings.surrogate.tua=0.5", ValueError, "experiment.settings.surrogate: "),
+])
+def test_bad_main_job_settings_fail_before_any_work(tmp_path, override, error, message):
+    from harness.experiments import run_experiment
+
+    cfg = job_config(compose_job(override))
+    with pytest.raises(error) as info:
+        run_experiment(cfg, tmp_path)
+    assert message in str(info.value)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_measured_table_none_means_surrogate_only(tmp_path):
+    from ablations.paper import PaperRun
+
+    assert PaperRun(tmp_path, {"measured_table": "none"}).measured is None
+
+
+def test_negative_seed_fails_before_the_search_folder_exists(tmp_path):
+    result = run_cli("experiment=search", "seed=-1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "seed must be a non-negative integer, got -1" in result.stderr
+    assert not list(tmp_path.glob("outputs/search/*/search"))

@@ -17,9 +17,9 @@ XGBOOST_GRID = {"max_depth": [2], "n_estimators": [10], "learning_rate": [0.1], 
                 "gamma": [0]}
 #: Even smaller than each notebook's own TINY settings: merged into them through the environment.
 SMALLER = {
-    "regressor_ablation": {"searches": {"max_blocks": 2, "K": 8}, "measured_table": "none.parquet",
+    "regressor_ablation": {"searches": {"max_blocks": 2, "K": 8}, "measured_table": "none",
                            "regressors": {"max_blocks": 2, "xgboost_grid": XGBOOST_GRID}},
-    "pnas_vs_popnas": {"searches": {"max_blocks": 3, "K": 8}, "measured_table": "none.parquet"},
+    "pnas_vs_popnas": {"searches": {"max_blocks": 3, "K": 8}, "measured_table": "none"},
     "fidelity_and_rastrigin": {"rastrigin": {"table4_3_repetitions": 3, "table5_4_repetitions": 3,
                                              "resolution_3d": 12, "resolution": 12}},
 }

@@ -30,7 +30,7 @@ from ablations.paper import run_paper
 #: The main job at small, fast settings (about a minute on 2 cores).
 SMALL_SETTINGS = {
     "seeds": [0, 1],
-    "measured_table": "none.parquet",  # surrogate only: golden files must not depend on the recording
+    "measured_table": "none",  # surrogate only: golden files must not depend on the recording
     "predictor": {"predictor": "mlp", "predictor_options": {"epochs": 20, "output_bias": None}},
     "evolution": {"population_size": 20, "sample_size": 5},
     "calibration_cells_per_block_count": 200,

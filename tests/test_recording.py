@@ -103,3 +103,44 @@ def test_recorder_is_transparent_for_the_wrapped_backends_extras(tmp_path):
     assert recorded.expected_tau_to_full(5) == surrogate.expected_tau_to_full(5)
     with pytest.raises(AttributeError):
         recorded.no_such_attribute
+
+
+def test_recorded_evaluations_are_served_not_evaluated_again(tmp_path):
+    class Counting(type(backends.make("surrogate", max_blocks=3))):
+        evaluated = 0
+
+        def _evaluate(self, cells, epochs, seed):
+            Counting.evaluated += len(cells)
+            return super()._evaluate(cells, epochs, seed)
+
+    cells = SPACE.sample(30, 2, seed=0)
+    first = record(Counting(space=SPACE), tmp_path / "run").evaluate(cells, epochs=5, seed=1)
+    assert Counting.evaluated == 30
+    # a new recorder on the same table (a rerun): nothing is evaluated or appended again
+    again = record(Counting(space=SPACE), tmp_path / "run")
+    pd.testing.assert_frame_equal(again.evaluate(cells, epochs=5, seed=1), first)
+    assert Counting.evaluated == 30 and len(ResultsStore(tmp_path / "run")) == 30
+    # a batch mixing recorded and new cells: only the new ones are evaluated, rows in batch order
+    mixed = CellBatch.concat([SPACE.sample(10, 3, seed=1), cells.take(slice(0, 10))])
+    served = again.evaluate(mixed.take(np.random.default_rng(0).permutation(20)), epochs=5, seed=1)
+    assert Counting.evaluated == 40 and len(ResultsStore(tmp_path / "run")) == 40
+    fresh = backends.make("surrogate", max_blocks=3).evaluate(
+        mixed.take(np.random.default_rng(0).permutation(20)), epochs=5, seed=1)
+    pd.testing.assert_frame_equal(served.drop(columns="git_commit"), fresh.drop(columns="git_commit"))
+    # another seed, other epochs or other backend options are other evaluations
+    again.evaluate(cells, epochs=5, seed=2)
+    again.evaluate(cells, epochs=4, seed=1)
+    record(Counting(space=SPACE, tau=0.5), tmp_path / "run").evaluate(cells, epochs=5, seed=1)
+    assert Counting.evaluated == 130 and len(ResultsStore(tmp_path / "run")) == 130
+
+
+def test_recorder_compacts_a_table_of_many_parts_when_it_first_reads_it(surrogate, tmp_path, monkeypatch):
+    from backends import recording
+
+    monkeypatch.setattr(recording, "_COMPACT_AT_PARTS", 3)
+    recorder = record(surrogate, tmp_path / "run")
+    frames = [recorder.evaluate(SPACE.sample(5, 2, seed=s), seed=s) for s in range(4)]
+    assert len(ResultsStore(tmp_path / "run").parts()) == 4
+    again = record(surrogate, tmp_path / "run")
+    pd.testing.assert_frame_equal(again.evaluate(SPACE.sample(5, 2, seed=3), seed=3), frames[3])
+    assert len(ResultsStore(tmp_path / "run").parts()) == 1

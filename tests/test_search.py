@@ -196,8 +196,11 @@ RESUMABLE_RUN = textwrap.dedent("""
 
     space = CellSpace.pnas(max_blocks=3)
     backend = SlowSurrogate(space=space) if sys.argv[2] == "slow" else backends.make("surrogate", space=space)
-    POPNAS(space, backend, K=12, seed=7, eval_chunk=4, predictor="mlp",
-           predictor_options={"epochs": 30}).run(sys.argv[1])
+    result = POPNAS(space, backend, K=12, seed=7, eval_chunk=4, predictor="mlp",
+                    predictor_options={"epochs": 30}).run(sys.argv[1])
+    from harness.store import atomic_write_frame
+    for name in ("trained.csv", "trained.parquet"):  # what the search experiment writes
+        atomic_write_frame(result.trained, f"{sys.argv[1]}/{name}")
 """)
 
 
@@ -206,19 +209,23 @@ def _run_script(folder, mode):
     return subprocess.Popen([sys.executable, "-c", RESUMABLE_RUN, str(folder), mode], env=env)
 
 
-@pytest.mark.slow
-def test_resume_after_kill_gives_identical_tables(tmp_path):
-    killed, clean = tmp_path / "killed", tmp_path / "clean"
-    proc = _run_script(killed, "slow")
-    # kill while step 2 is part-way through its evaluations
+def _kill_after_parts(folder, parts: int) -> None:
+    """Run the resumable search in ``folder`` (slowly) and SIGKILL it once it stored ``parts`` chunks."""
+    proc = _run_script(folder, "slow")
     deadline = time.time() + 120
     while time.time() < deadline:
-        parts = sorted((killed / "evaluations").glob("part-*.parquet")) if (killed / "evaluations").exists() else []
-        if len(parts) >= 37:  # step 1 = 137 cells in 35 chunks, then two chunks of step 2
+        found = sorted((folder / "evaluations").glob("part-*.parquet")) if (folder / "evaluations").exists() else []
+        if len(found) >= parts:
             break
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
+
+
+@pytest.mark.slow
+def test_resume_after_kill_gives_identical_tables(tmp_path):
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    _kill_after_parts(killed, 37)  # step 1 = 137 cells in 35 chunks, then two chunks of step 2
     before = pd.read_parquet(killed / "evaluations")
     assert before["step"].max() == 2 and not (killed / "steps" / "step=02").exists()
     assert _run_script(killed, "fast").wait() == 0
@@ -235,3 +242,18 @@ def test_resume_after_kill_gives_identical_tables(tmp_path):
     assert not evaluations.duplicated(["step", "cell"]).any()
     kept = evaluations.merge(before[["step", "cell", "accuracy"]], on=["step", "cell"], suffixes=("", "_before"))
     assert len(kept) == len(before)
+
+
+@pytest.mark.slow
+def test_resume_after_kill_in_step_1_writes_identical_files(tmp_path):
+    """Integer columns stay integers whether step 1 ran in one go or was resumed: same bytes."""
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    _kill_after_parts(killed, 10)
+    assert not (killed / "progress.json").exists() and len(pd.read_parquet(killed / "evaluations")) >= 40
+    assert _run_script(killed, "fast").wait() == 0
+    assert _run_script(clean, "fast").wait() == 0
+    for name in ("steps/step=01/trained.parquet", "steps/step=02/trained.parquet", "trained.parquet",
+                 "trained.csv"):
+        assert (killed / name).read_bytes() == (clean / name).read_bytes(), name
+    trained = pd.read_parquet(clean / "trained.parquet")
+    assert all(trained[c].dtype == np.int64 for c in ("step", "blocks", "epochs", "seed"))

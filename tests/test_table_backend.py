@@ -283,3 +283,91 @@ def test_empty_table_is_an_error(raw, tmp_path):
     path = write_csv(raw.iloc[:0], tmp_path)
     with pytest.raises(ValueError, match=r"results\.csv: the results table has no rows"):
         TableBackend(path)
+
+
+# ---------------------------------------------------------------------- space from provenance
+@pytest.fixture(scope="module")
+def recorded_3_blocks(tmp_path_factory):
+    """A table recorded by backends.record from a surrogate over CellSpace.pnas(max_blocks=3)."""
+    space = CellSpace.pnas(max_blocks=3)
+    path = tmp_path_factory.mktemp("recorded") / "run"
+    recorder = backends.record(backends.make("surrogate", space=space), path)
+    cells = space.sample(40, 3, seed=0)
+    return path, cells, recorder.evaluate(cells, seed=0)
+
+
+def test_table_reads_its_space_from_the_recorded_provenance(recorded_3_blocks):
+    path, cells, original = recorded_3_blocks
+    replay = backends.make("table", path=path)
+    assert replay.space == CellSpace.pnas(max_blocks=3)
+    served = replay.evaluate(cells, seed=0)
+    np.testing.assert_array_equal(served["accuracy"], original["accuracy"])
+    assert table_module.recorded_space(original) == {"space": "pnas", "max_blocks": 3, "lookback": 2}
+    assert table_module.recorded_space(pd.read_csv(FIXTURE)) is None  # no provenance: PNAS, B = 5
+    assert TableBackend(FIXTURE).space == CellSpace.pnas()
+
+
+def test_table_serves_cells_of_a_space_with_fewer_blocks(recorded_3_blocks):
+    path, cells, original = recorded_3_blocks
+    larger = backends.make("table", path=path, space=CellSpace.pnas(max_blocks=5))
+    served = larger.evaluate(cells, seed=0)  # a (40, 3, 4) block array served by a 5-block table
+    assert served["cell"].tolist() == original["cell"].tolist()
+    np.testing.assert_array_equal(served["accuracy"], original["accuracy"])
+    # cells must be valid in the table's own space: a lookback-1 table refuses input -2
+    lookback_1 = CellSpace.pnas(max_blocks=4, lookback=1)
+    backends.record(backends.make("surrogate", space=lookback_1), path.parent / "lb1").evaluate(
+        lookback_1.sample(5, 2, seed=0))
+    reading_two_back = CellSpace.pnas(max_blocks=3).batch(["(-2,sep3x3,-2,identity)"])
+    with pytest.raises(ValueError, match="invalid input in block 1"):
+        backends.make("table", path=path.parent / "lb1").evaluate(reading_two_back)
+
+
+def test_table_of_another_space_is_refused(tmp_path):
+    popnas = CellSpace.popnas(max_blocks=2)
+    path = tmp_path / "popnas"
+    backends.record(backends.make("surrogate", space=popnas), path).evaluate(popnas.sample(10, 2, seed=0))
+    assert backends.make("table", path=path).space == popnas
+    with pytest.raises(ValueError, match="recorded in the 'popnas' space .* cannot be served as the 'pnas'"):
+        backends.make("table", path=path, space=CellSpace.pnas(max_blocks=2))
+    with pytest.raises(ValueError, match="recorded in the 'popnas' space"):
+        backends.make("table", path=path, space="pnas")
+    pnas = tmp_path / "pnas"
+    backends.record(backends.make("surrogate", max_blocks=2), pnas).evaluate(popnas.sample(10, 2, seed=0))
+    with pytest.raises(ValueError, match="recorded in the 'pnas' space .* cannot be served as the 'popnas'"):
+        backends.make("table", path=pnas, space=popnas)
+
+
+def test_table_mixing_spaces_needs_one_space(tmp_path):
+    path = tmp_path / "mixed"
+    for space in (CellSpace.pnas(max_blocks=2), CellSpace.popnas(max_blocks=2)):
+        backends.record(backends.make("surrogate", space=space), path).evaluate(space.sample(5, 1, seed=0))
+    with pytest.raises(ValueError, match="recorded in different spaces"):
+        TableBackend(path)
+
+
+@pytest.mark.parametrize("sep, label", [(";", "';'"), ("\t", "tabs")])
+def test_csv_with_another_delimiter_gets_a_hint(raw, tmp_path, sep, label):
+    path = tmp_path / "results.csv"
+    raw.to_csv(path, index=False, sep=sep)
+    with pytest.raises(ValueError, match=rf"not a readable CSV file.*looks separated by {label}"):
+        TableBackend(path)  # the cells' commas make rows of different lengths
+    raw[["blocks", "accuracy", "epochs"]].to_csv(path, index=False, sep=sep)
+    with pytest.raises(ValueError, match=rf"missing column\(s\).*looks separated by {label}"):
+        TableBackend(path)
+
+
+def test_corrupt_table_files_are_named(raw, tmp_path):
+    from harness.store import CorruptTableError
+
+    path = tmp_path / "results.parquet"
+    raw.to_parquet(path, index=False)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CorruptTableError, match=r"results\.parquet is not a readable parquet file"):
+        TableBackend(path)
+    folder = tmp_path / "recorded"
+    store = table_module.ResultsStore(folder)
+    store.append(raw)
+    bad = store.append(raw)
+    bad.write_bytes(b"PAR1 not really")
+    with pytest.raises(CorruptTableError, match=bad.name):
+        TableBackend(folder)

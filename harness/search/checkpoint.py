@@ -120,10 +120,14 @@ class SearchRun:
         done = self._measured(step)
         todo = [c for c in dict.fromkeys(cell_texts) if c not in done.index]
         size = chunk or max(len(todo), 1)
+        # joined once at the end, and never with an empty frame: pandas would make its integer
+        # columns float, so a step run in one go would write other types than a resumed one
+        measured = [done] if len(done) else []
         for start in range(0, len(todo), size):
             rows = evaluate(todo[start:start + size]).assign(step=step)
             self._append(rows)
-            done = pd.concat([done, rows.set_index("cell", drop=False)])
+            measured.append(rows.set_index("cell", drop=False))
+        done = pd.concat(measured) if measured else done
         return done.loc[cell_texts].reset_index(drop=True)
 
     def _measured(self, step: int) -> pd.DataFrame:
