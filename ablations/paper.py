@@ -74,7 +74,7 @@ def check_settings(settings: dict[str, Any]) -> None:
     try:
         backends.make("surrogate", **surrogate)
     except (TypeError, ValueError) as err:
-        # the backend's messages start with the option's name ("tau must be in (0, 1] ...")
+        # the backend's messages start with the option's name ("tau must be a real number in (0, 1] ...")
         named = any(str(err).startswith(f"{key} ") for key in surrogate)
         raise ValueError(f"{SETTINGS_KEY}.surrogate{'.' if named else ': '}{err}") from None
 
