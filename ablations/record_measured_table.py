@@ -8,10 +8,18 @@ main job uses wherever a study needs real training times. Regenerate it with
 
 Both searches run in the PNAS space through the training backend on
 scikit-learn's digits, each resumable in its own folder under ``--work``
-(a killed recording continues where it stopped). Their ``trained`` tables
-are joined with a ``strategy`` column and written atomically to ``--out``,
-with a JSON sidecar holding the provenance: hardware, library versions,
-settings, git commit, wall time and the command.
+(a killed recording continues where it stopped). Training times follow
+``--clock`` (default ``cpu``: the training thread's CPU time, which a
+loaded machine barely moves; see ``backends.training``), and every row also
+keeps ``wall_time`` and ``cpu_time``. A drift monitor
+(``harness.search.drift``) re-times ``--drift-cells`` of the 8 symmetric
+one-block cells ``--drift-repeats`` times at the start of every step, so
+the provenance can say how much the machine's speed drifted between steps
+and how noisy repeated timings are. Their ``trained`` tables are joined
+with a ``strategy`` column and written atomically to ``--out``, with a JSON
+sidecar holding the provenance: hardware, library versions, settings, the
+clock, the commits the rows were measured at, each search's drift summary,
+wall time and the command.
 """
 
 from __future__ import annotations
@@ -19,6 +27,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import platform
 import sys
 import time
@@ -32,27 +41,31 @@ from harness import CellSpace
 from harness.provenance import environment
 from harness.search import PNAS, POPNAS
 from harness.search.checkpoint import SearchRun
+from harness.search.drift import DriftMonitor, drift_report, symmetric_one_block_cells
 from harness.store import atomic_write_frame, atomic_write_text
 
 log = logging.getLogger(__name__)
 
 #: The settings of the committed table (also the command-line defaults).
 DEFAULTS = {
-    "max_blocks": 4, "K": 64, "epochs": 5, "filters": 8, "cells_per_stage": 1,
-    "batch_size": 128, "lr": 0.01, "seed": 0, "threads": 1, "device": "cpu",
+    "max_blocks": 5, "K": 64, "epochs": 5, "filters": 8, "cells_per_stage": 1,
+    "batch_size": 128, "lr": 0.01, "seed": 0, "threads": 1, "device": "cpu", "clock": "cpu",
+    "drift_cells": 8, "drift_repeats": 2,
 }
 
 
 def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs: int, filters: int,
                           cells_per_stage: int, batch_size: int, lr: float, seed: int,
-                          threads: int, device: str, strategies: str = "pnas,popnas",
-                          note: str = "") -> pd.DataFrame:
+                          threads: int, device: str, clock: str, drift_cells: int, drift_repeats: int,
+                          strategies: str = "pnas,popnas", note: str = "") -> pd.DataFrame:
     """Run PNAS then POPNAS with real training and write their joined ``trained`` tables to ``out``.
 
     ``strategies`` picks which searches this invocation runs (comma-separated);
     the others are read from their folders under ``work`` when complete. Two
     invocations, one per search, can so record in parallel on two cores.
-    ``note`` is stored in the provenance (how and where it was recorded).
+    ``drift_cells`` (0 = no monitor) and ``drift_repeats`` configure the
+    drift monitor. ``note`` is stored in the provenance (how and where it
+    was recorded, and why any setting was reduced).
     """
     import torch
 
@@ -60,12 +73,13 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
     space = CellSpace.pnas(max_blocks=max_blocks)
     backend = backends.make("training", space=space, dataset="digits", filters=filters,
                             cells_per_stage=cells_per_stage, max_epochs=epochs, batch_size=batch_size,
-                            lr=lr, device=device)
+                            lr=lr, device=device, threads_per_worker=threads, clock=clock)
+    monitor = drift_monitor(space, drift_cells, drift_repeats)
     started = time.perf_counter()
-    frames, seconds = [], {}
+    frames, seconds, drift = [], {}, {}
     chosen = strategies.split(",")
-    searches = [PNAS(space, backend, K=K, seed=seed, eval_chunk=8),
-                POPNAS(space, backend, K=K, seed=seed, eval_chunk=8)]
+    searches = [PNAS(space, backend, K=K, seed=seed, eval_chunk=8, drift_monitor=monitor),
+                POPNAS(space, backend, K=K, seed=seed, eval_chunk=8, drift_monitor=monitor)]
     for strategy in searches:
         if strategy.name in chosen:
             begin = time.perf_counter()
@@ -77,7 +91,9 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
                         strategy.name, work / strategy.name)
             return pd.DataFrame()
         # a complete run returns its tables without training anything
-        frames.append(strategy.run(work / strategy.name).trained.assign(strategy=strategy.name))
+        result = strategy.run(work / strategy.name)
+        frames.append(result.trained.assign(strategy=strategy.name))
+        drift[strategy.name] = drift_report(result.drift)
     table = pd.concat(frames, ignore_index=True)
     atomic_write_frame(table, out)
     provenance = {
@@ -85,19 +101,33 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
         "command": " ".join([Path(sys.executable).name, "-m", "ablations.record_measured_table", *sys.argv[1:]]),
         "settings": {"space": "pnas", "max_blocks": max_blocks, "K": K, "epochs": epochs,
                      "filters": filters, "cells_per_stage": cells_per_stage, "batch_size": batch_size,
-                     "lr": lr, "seed": seed, "threads": threads, "device": device, "dataset": "digits"},
+                     "lr": lr, "seed": seed, "threads": threads, "device": device, "dataset": "digits",
+                     "clock": clock, "drift_cells": drift_cells, "drift_repeats": drift_repeats},
+        "clock": clock,
+        "measured_at_commits": sorted(table["git_commit"].astype(str).unique().tolist()),
+        "drift": drift,
         "backend_options": backend.options(),
-        "environment": {**environment(), "torch": torch.__version__, "cpu_count": str(torch.get_num_threads()),
+        "environment": {**environment(), "torch": torch.__version__, "cpu_count": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads()),
                         "platform": platform.platform(),
                         "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
         "rows": {name: int((table["strategy"] == name).sum()) for name in ("pnas", "popnas")},
         "search_seconds_this_invocation": seconds,
         "total_train_time_seconds": {name: float(table.loc[table["strategy"] == name, "train_time"].sum())
                                      for name in ("pnas", "popnas")},
+        "total_wall_time_seconds": {name: float(table.loc[table["strategy"] == name, "wall_time"].sum())
+                                    for name in ("pnas", "popnas")},
         "wall_seconds_this_invocation": time.perf_counter() - started,
     }
     atomic_write_text(out.with_suffix(".json"), json.dumps(provenance, indent=2, default=str))
     return table
+
+
+def drift_monitor(space: CellSpace, cells: int, repeats: int) -> DriftMonitor | None:
+    """The monitor re-timing the first ``cells`` symmetric one-block cells (``None`` for 0)."""
+    reference = symmetric_one_block_cells(space)
+    if not 0 <= cells <= len(reference) or cells == 1:
+        raise ValueError(f"--drift-cells must be 0 or 2..{len(reference)}, got {cells}")
+    return DriftMonitor(cells=tuple(reference[:cells]), repeats=repeats) if cells else None
 
 
 def main(argv: list[str] | None = None) -> None:
