@@ -57,7 +57,8 @@ DEFAULTS = {
 def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs: int, filters: int,
                           cells_per_stage: int, batch_size: int, lr: float, seed: int,
                           threads: int, device: str, clock: str, drift_cells: int, drift_repeats: int,
-                          strategies: str = "pnas,popnas", note: str = "") -> pd.DataFrame:
+                          strategies: str = "pnas,popnas", note: str = "", partial: bool = False
+                          ) -> pd.DataFrame:
     """Run PNAS then POPNAS with real training and write their joined ``trained`` tables to ``out``.
 
     ``strategies`` picks which searches this invocation runs (comma-separated);
@@ -65,7 +66,9 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
     invocations, one per search, can so record in parallel on two cores.
     ``drift_cells`` (0 = no monitor) and ``drift_repeats`` configure the
     drift monitor. ``note`` is stored in the provenance (how and where it
-    was recorded, and why any setting was reduced).
+    was recorded, and why any setting was reduced). With ``partial`` the
+    table is written from the steps completed so far (``completed_steps``
+    in the provenance says how many) instead of waiting for every step.
     """
     import torch
 
@@ -85,15 +88,17 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
             begin = time.perf_counter()
             strategy.run(work / strategy.name)
             seconds[strategy.name] = time.perf_counter() - begin
-    for strategy in searches:
-        if SearchRun(work / strategy.name, strategy.settings()).completed_steps < strategy.num_steps:
-            log.warning("%s is not complete in %s yet: the table is written once it is",
-                        strategy.name, work / strategy.name)
-            return pd.DataFrame()
-        # a complete run returns its tables without training anything
-        result = strategy.run(work / strategy.name)
-        frames.append(result.trained.assign(strategy=strategy.name))
-        drift[strategy.name] = drift_report(result.drift)
+    runs = {strategy.name: SearchRun(work / strategy.name, strategy.settings()) for strategy in searches}
+    completed = {name: run.completed_steps for name, run in runs.items()}
+    if min(completed.values()) < max_blocks and not partial:
+        log.warning("not every search is complete in %s yet (%s steps of %d): the table is written once "
+                    "they are, or with --partial", work, completed, max_blocks)
+        return pd.DataFrame()
+    for name, run in runs.items():
+        # completed steps only (a step in progress is not in the table), and the timings of their starts
+        frames.append(run.all_tables("trained").assign(strategy=name))
+        timings = run.all_reference_timings()
+        drift[name] = drift_report(timings[timings["step"] <= completed[name]] if len(timings) else timings)
     table = pd.concat(frames, ignore_index=True)
     atomic_write_frame(table, out)
     provenance = {
@@ -111,6 +116,7 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
                         "platform": platform.platform(),
                         "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
         "rows": {name: int((table["strategy"] == name).sum()) for name in ("pnas", "popnas")},
+        "completed_steps": completed,
         "search_seconds_this_invocation": seconds,
         "total_train_time_seconds": {name: float(table.loc[table["strategy"] == name, "train_time"].sum())
                                      for name in ("pnas", "popnas")},
@@ -137,6 +143,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work", type=Path, default=Path("outputs/record_measured_table"))
     parser.add_argument("--strategies", default="pnas,popnas")
     parser.add_argument("--note", default="", help="how the recording was made, stored in the JSON")
+    parser.add_argument("--partial", action="store_true",
+                        help="write the table from the completed steps, even if a search is unfinished")
     for key, value in DEFAULTS.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value)
     args = vars(parser.parse_args(argv))
