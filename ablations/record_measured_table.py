@@ -33,8 +33,11 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import pandas as pd
+from scipy.stats import kendalltau
 
 import backends
 from backends.table import EMBEDDED_TABLE
@@ -113,6 +116,7 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
         "clock": "+".join(sorted(table["clock"].astype(str).unique())) if "clock" in table else clock,
         "measured_at_commits": sorted(table["git_commit"].astype(str).unique().tolist()),
         "drift": drift,
+        "cells_in_both_runs": cross_run_agreement(table),
         "backend_options": backend.options(),
         "environment": {**environment(), "torch": torch.__version__, "cpu_count": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads()),
                         "platform": platform.platform(),
@@ -136,6 +140,19 @@ def drift_monitor(space: CellSpace, cells: int, repeats: int) -> DriftMonitor | 
     if not 0 <= cells <= len(reference) or cells == 1:
         raise ValueError(f"--drift-cells must be 0 or 2..{len(reference)}, got {cells}")
     return DriftMonitor(cells=tuple(reference[:cells]), repeats=repeats) if cells else None
+
+
+def cross_run_agreement(table: pd.DataFrame) -> dict[str, Any]:
+    """How alike the two searches timed the cells both trained (all of step 1, same seed, so the same
+    training): per clock, the median of ``|t_pnas - t_popnas| / mean`` and Kendall's tau-b."""
+    runs = [table[table["strategy"] == name].drop_duplicates("cell").set_index("cell") for name in ("pnas", "popnas")]
+    common = runs[0].index.intersection(runs[1].index)
+    result: dict[str, Any] = {"cells": int(len(common))}
+    for column in (c for c in ("train_time", "cpu_time", "wall_time") if c in table.columns):
+        a, b = (run.loc[common, column].to_numpy(np.float64) for run in runs)
+        result[column] = {"relative_deviation": float(np.median(np.abs(a - b) / ((a + b) / 2))),
+                          "tau": float(kendalltau(a, b).statistic)} if len(common) > 1 else {}
+    return result
 
 
 def main(argv: list[str] | None = None) -> None:
