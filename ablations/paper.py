@@ -263,26 +263,31 @@ def _measured_regressor_note(table3: pd.DataFrame, provenance: dict[str, Any]) -
     text = [f"The measured table's train_time is {clock} time"
             + (" (wall-clock on a shared machine, so it includes the machine's load)" if clock == "wall" else "")
             + "."]
-    learned = [r for r in ("ridge", "nnls") if r in errors.columns]
-    if "block_sum" in errors.columns and learned:
-        wins = [int(b) for b in errors.index if b >= 3 and all(errors.loc[b, r] < errors.loc[b, "block_sum"]
-                                                                for r in learned)]
-        later = [int(b) for b in errors.index if b >= 3]
-        verdict = ("at every step from B=3" if wins == later and later else
-                   f"at B={wins}" if wins else "at no step from B=3")
-        text.append(f"Ridge and NNLS beat block sum {verdict} (proper errors, B={later}: block sum "
-                    + ", ".join(f"{errors.loc[b, 'block_sum']:.3f}" for b in later) + "; best learned "
-                    + ", ".join(f"{errors.loc[b, learned].min():.3f}" for b in later) + ").")
-    if NOISE_FLOOR in errors.columns:
+    later = [int(b) for b in errors.index if b >= 3]
+    if "block_sum" in errors.columns and later:
+        verdicts = []
+        for regressor, label in (("ridge", "Ridge"), ("nnls", "NNLS")):
+            if regressor in errors.columns:
+                wins = [b for b in later if errors.loc[b, regressor] < errors.loc[b, "block_sum"]]
+                verdicts.append(f"{label} beats block sum " + ("at every step from B=3" if wins == later else
+                                                              f"at B={wins}" if wins else "at no step from B=3"))
+        text.append("; ".join(verdicts) + " (proper errors at B=" + str(later) + ": block sum "
+                    + ", ".join(f"{errors.loc[b, 'block_sum']:.3f}" for b in later) + "; Ridge "
+                    + ", ".join(f"{errors.loc[b, 'ridge']:.3f}" for b in later) + "; NNLS "
+                    + ", ".join(f"{errors.loc[b, 'nnls']:.3f}" for b in later) + ").")
+    if NOISE_FLOOR in errors.columns and (errors[NOISE_FLOOR] > 0).all():
         best = errors.drop(columns=[NOISE_FLOOR, "step drift"], errors="ignore").min(axis=1)
         ratio = best / errors[NOISE_FLOOR]
-        text.append("'noise floor' is the error a perfect regressor makes on one measurement, from the "
+        share = ("measurement noise is most of the remaining error" if ratio.max() < 2 else
+                 "the time models' own error exceeds the measurement noise" if ratio.min() >= 2 else
+                 "measurement noise is a large part of the remaining error, but not all of it")
+        text.append("'noise floor' is the mean error a perfect time model makes on one measurement, from the "
                     "drift monitor's repeated reference cells; 'step drift' the change of the machine's speed "
-                    "between steps. The best regressor's error is "
-                    + ", ".join(f"{r:.1f}x" for r in ratio.dropna()) + " the noise floor at B="
-                    + str([int(b) for b in ratio.dropna().index]) + ", so "
-                    + ("measurement noise is most of the remaining error." if ratio.max() < 2 else
-                       "the regressors' own error dominates the measurement noise."))
+                    "between steps. The best time model's error (block sum included) is "
+                    + ", ".join(f"{r:.1f}x" for r in ratio) + " the noise floor at B="
+                    + str([int(b) for b in ratio.index]) + ": " + share + ".")
+    elif NOISE_FLOOR in errors.columns:
+        text.append("The drift monitor's repeated reference cells agreed exactly, so the noise floor is 0.")
     else:
         text.append("This table was recorded without a drift monitor, so its measurement noise is unknown.")
     return " ".join(text)
