@@ -13,6 +13,7 @@ training times; a study whose data is missing is reported as skipped.
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import dataclass, field
@@ -26,7 +27,9 @@ import backends
 from backends.base import check_seed
 from backends.table import EMBEDDED_TABLE, load_results_table
 from ablations import figures, paper_numbers
-from ablations.popnas_time_regressors import popnas_table3, popnas_table4, popnas_table5_and_6
+from ablations.popnas_time_regressors import (
+    NOISE_FLOOR, noise_floor_rows, popnas_table3, popnas_table4, popnas_table5_and_6,
+)
 from ablations.report import TableSection, markdown_table, write_report
 from ablations.search_comparisons import pnas_fig4, popnas_table7, popnas_table8
 from ablations.space_counts import space_counts
@@ -135,6 +138,18 @@ class PaperRun:
             log.warning("no measured table, its studies use the surrogate only: %s", missing)
             return None
 
+    @cached_property
+    def measured_provenance(self) -> dict[str, Any]:
+        """The measured table's JSON sidecar (its recording's provenance), or ``{}``."""
+        sidecar = Path(self.get("measured_table") or EMBEDDED_TABLE).with_suffix(".json")
+        return json.loads(sidecar.read_text()) if self.measured is not None and sidecar.exists() else {}
+
+    def measured_drift(self, strategy: str) -> pd.DataFrame | None:
+        """Per-step drift summary of the recorded search ``strategy`` (its ``train_time`` clock), or
+        ``None`` when the table was recorded without a drift monitor."""
+        per_step = self.measured_provenance.get("drift", {}).get(strategy, {}).get("train_time", {})
+        return pd.DataFrame(per_step["per_step"]) if per_step.get("per_step") else None
+
     def measured_run(self, strategy: str) -> pd.DataFrame | None:
         """The recorded search ``strategy`` of the measured table (``step`` and ``strategy`` columns)."""
         if self.measured is None or "strategy" not in self.measured.columns:
@@ -217,7 +232,18 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
         t6.append(table6.assign(**tag))
         p3.append(predictions3.assign(**tag))
         p56.append(predictions56.assign(**tag))
-    setting = {"steps": cfg.get("max_blocks", 4), "K": run.get("searches", {}).get("K", 256),
+    steps = cfg.get("max_blocks", 4)
+    drift = run.measured_drift("pnas")
+    if drift is not None:
+        # measurement error beside the regressors' (harness.search.drift): the 'measured' rows only
+        floor = noise_floor_rows(drift, steps).assign(source="measured", seed=None)
+        t3.append(floor)
+        t6.append(floor[floor["regressor"] == NOISE_FLOOR].rename(columns={"regressor": "reindex"}))
+        t5.append(pd.DataFrame({"reindex": [NOISE_FLOOR], "statistic": ["mean"], "source": ["measured"],
+                                "seed": [None], "relative_error": [
+                                    floor.query("regressor == @NOISE_FLOOR and evaluation == 'progressive'")
+                                    ["mean_relative_error"].iloc[-1]]}))
+    setting = {"steps": steps, "K": run.get("searches", {}).get("K", 256),
                "surrogate seeds": run.seeds,
                "xgboost grid": cfg.get("xgboost_grid") or "POPNAS full grid"}
     # figures show one run per source: the measured table, and the surrogate's first seed
@@ -232,19 +258,16 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
                 predictions["seed"].isna() | (predictions["seed"] == run.seeds[0]))
             figures.predicted_versus_real(predictions[one_run], by, run.figure(f"{figure}_{source}.png"),
                                           f"{title}, {source}")
+    table3 = _aggregate_sources(t3, ["regressor", "evaluation", "blocks"], "mean_relative_error")
     note = ("Regressors are fitted on the rows measured before step b and predict the cells trained at "
             "step b; 'blocks' is b. 'surrogate' rows are the mean (and std) over the seeds of PNAS runs on "
-            "the noisy-Rastrigin surrogate, whose time model is ours (POPNAS-order operator costs with a "
-            "non-additive block term), so absolute errors there say how the regressors cope with that "
-            "model, not with a GPU; 'measured' rows use the embedded table's real training times "
-            "(digits, CPU, 5 epochs), a far smaller and faster child network than the paper's "
-            "(CIFAR-10 batch, V100, 20 epochs). The committed table was recorded on a shared 2-core "
-            "machine whose load changed between steps (its JSON provenance says how), so step-to-step "
-            "drift in measured times, not the regressors, dominates the 'measured' errors; re-record it "
-            "on a quiet machine or a GPU before reading them as regressor quality.")
+            "the noisy-Rastrigin surrogate, whose time model is fitted to a measured table ("
+            + _surrogate_time_source() + "); 'measured' rows use the embedded table's real training "
+            "times (digits, CPU, 5 epochs), a far smaller and faster child network than the paper's "
+            "(CIFAR-10 batch, V100, 20 epochs). " + _measured_regressor_note(table3, run.measured_provenance))
     return [
         TableSection("popnas_table3", "Time regressors: average relative error (POPNAS Table 3)",
-                     _aggregate_sources(t3, ["regressor", "evaluation", "blocks"], "mean_relative_error"),
+                     table3,
                      paper_numbers.popnas_table3(), ("regressor", "evaluation", "blocks"), note, setting,
                      tuple(f"popnas_fig4_{s}.png" for s in sources)),
         TableSection("popnas_table4", "Ridge and NNLS with re-index and input pruning (POPNAS Table 4)",
@@ -263,6 +286,56 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
                      None, (), note + " The paper's Table 6 values are not legible in our copy of the "
                      "paper, so no paper column is shown.", setting),
     ]
+
+
+def _surrogate_time_source() -> str:
+    """Which table the surrogate's time constants were fitted to, and how well the fit holds."""
+    from backends.surrogate import TIME_CONSTANTS
+
+    source = TIME_CONSTANTS.source
+    return (f"{source.get('table')}, clock {source.get('clock')}, {source.get('rows')} cells: the fit's mean "
+            f"relative error on them is {source.get('mean_relative_error', float('nan')):.2f}, its block-count "
+            f"growth {TIME_CONSTANTS.growth:+.3f} per block")
+
+
+def _measured_regressor_note(table3: pd.DataFrame, provenance: dict[str, Any]) -> str:
+    """What the measured rows of Table 3 show, in words computed from them and the table's provenance."""
+    proper = table3[(table3["source"] == "measured") & (table3["evaluation"] == "proper")]
+    if proper.empty:
+        return "No measured table was available, so there are no 'measured' rows."
+    errors = proper.pivot_table(index="blocks", columns="regressor", values="mean_relative_error")
+    clock = provenance.get("clock", "wall")
+    text = [f"The measured table's train_time is {clock} time"
+            + (" (wall-clock on a shared machine, so it includes the machine's load)" if clock == "wall" else "")
+            + "."]
+    later = [int(b) for b in errors.index if b >= 3]
+    if "block_sum" in errors.columns and later:
+        verdicts = []
+        for regressor, label in (("ridge", "Ridge"), ("nnls", "NNLS")):
+            if regressor in errors.columns:
+                wins = [b for b in later if errors.loc[b, regressor] < errors.loc[b, "block_sum"]]
+                verdicts.append(f"{label} beats block sum " + ("at every step from B=3" if wins == later else
+                                                              f"at B={wins}" if wins else "at no step from B=3"))
+        text.append("; ".join(verdicts) + " (proper errors at B=" + str(later) + ": block sum "
+                    + ", ".join(f"{errors.loc[b, 'block_sum']:.3f}" for b in later) + "; Ridge "
+                    + ", ".join(f"{errors.loc[b, 'ridge']:.3f}" for b in later) + "; NNLS "
+                    + ", ".join(f"{errors.loc[b, 'nnls']:.3f}" for b in later) + ").")
+    if NOISE_FLOOR in errors.columns and (errors[NOISE_FLOOR] > 0).all():
+        best = errors.drop(columns=[NOISE_FLOOR, "step drift"], errors="ignore").min(axis=1)
+        ratio = best / errors[NOISE_FLOOR]
+        share = ("measurement noise is most of the remaining error" if ratio.max() < 2 else
+                 "the time models' own error exceeds the measurement noise" if ratio.min() >= 2 else
+                 "measurement noise is a large part of the remaining error, but not all of it")
+        text.append("'noise floor' is the mean error a perfect time model makes on one measurement, from the "
+                    "drift monitor's repeated reference cells; 'step drift' the change of the machine's speed "
+                    "between steps. The best time model's error (block sum included) is "
+                    + ", ".join(f"{r:.1f}x" for r in ratio) + " the noise floor at B="
+                    + str([int(b) for b in ratio.index]) + ": " + share + ".")
+    elif NOISE_FLOOR in errors.columns:
+        text.append("The drift monitor's repeated reference cells agreed exactly, so the noise floor is 0.")
+    else:
+        text.append("This table was recorded without a drift monitor, so its measurement noise is unknown.")
+    return " ".join(text)
 
 
 def _popnas_searches(run: PaperRun) -> list[TableSection]:
@@ -295,9 +368,10 @@ def _popnas_searches(run: PaperRun) -> list[TableSection]:
         TableSection("popnas_table8", "PNAS versus POPNAS: best cell and search cost (POPNAS Table 8, 4.2)",
                      _aggregate_sources(t8, ["quantity", "search", "step"], "value"),
                      paper_numbers.popnas_table8(), ("quantity", "search"),
-                     "Times are the backend's: surrogate seconds are model time, measured seconds are CPU "
-                     "training of small children on digits; compare ratios, not absolute values, with the "
-                     "paper's GPU hours.", setting),
+                     "Times are the backend's: surrogate seconds are its fitted time model's (seconds of "
+                     "digits training), measured seconds the embedded table's train_time ("
+                     + run.measured_provenance.get("clock", "wall") + " clock) of small children on digits; "
+                     "compare ratios, not absolute values, with the paper's GPU hours.", setting),
     ]
 
 

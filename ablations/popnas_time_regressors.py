@@ -126,3 +126,37 @@ def popnas_table5_and_6(trained: pd.DataFrame, space: CellSpace
               .melt(id_vars="reindex", var_name="statistic", value_name="relative_error"))
     table6 = proper_and_progressive(predictions, ["reindex"])
     return table5, table6, predictions
+
+
+#: The pseudo-regressor rows :func:`noise_floor_rows` adds beside the regressors.
+NOISE_FLOOR = "noise floor"
+STEP_DRIFT = "step drift"
+
+
+def noise_floor_rows(per_step: pd.DataFrame, steps: int) -> pd.DataFrame:
+    """What measurement error alone costs a time regressor, in Table 3's long layout.
+
+    ``per_step`` is a drift monitor's per-step summary
+    (``harness.search.drift.drift_summary``: ``step``, ``drift_factor``,
+    ``noise_floor``). Two pseudo-regressors per ``blocks`` b = 2..``steps``:
+    ``noise floor``, the mean relative error a predictor of each cell's
+    expected time makes on a single noisy measurement (step b's repeat
+    noise); ``step drift``, ``|d_b / d_{b-1} - 1|``, the error a perfect
+    regressor fitted on step b-1's times makes on step b's when the machine's
+    speed changed by the drift factors ``d`` in between. ``proper`` is step
+    b's value, ``progressive`` the mean over steps 2..b.
+    """
+    missing = [c for c in ("step", "drift_factor", "noise_floor") if c not in per_step.columns]
+    if missing:
+        raise ValueError(f"the drift summary lacks the columns {missing}")
+    frame = per_step.set_index("step").sort_index()
+    drift = (frame["drift_factor"] / frame["drift_factor"].shift(1) - 1).abs()
+    rows = []
+    for name, values in ((NOISE_FLOOR, frame["noise_floor"]), (STEP_DRIFT, drift)):
+        for b in range(2, steps + 1):
+            if b not in values.index:
+                continue
+            for evaluation, part in (("proper", values.loc[[b]]), ("progressive", values.loc[2:b])):
+                rows.append({"regressor": name, "evaluation": evaluation, "blocks": b,
+                             "mean_relative_error": float(part.mean()), "n": int(part.notna().sum())})
+    return pd.DataFrame(rows)

@@ -40,16 +40,22 @@ Noisy accuracy and fidelity
     values, not ranks).
 
 Training time
-    Per-operator costs in the POPNAS cost order (average pooling cheapest,
-    1x7-7x1 convolution dearest), a small extra cost for reading the
+    Fitted to real measurements (:mod:`backends.time_fit`): a per-operator
+    cost of each branch, an extra cost for a branch reading the
     previous-previous cell (a 1x1 convolution fixes its shape), a constant
     overhead (the empty cell: pooling and classifier only) and a growth
-    factor ``1 + growth * (b - 1)`` on the blocks' cost, so adding a block
-    costs more than the block alone and POPNAS's block-sum heuristic
-    underestimates larger cells. Time is proportional to epochs. Measured
-    time carries log-normal noise whose scale is calibrated (bisection on a
-    reference sample) so that tau between measured and clean times is
-    ``time_tau``.
+    factor ``1 + growth * (b - 1)`` on the blocks' cost (positive growth:
+    adding a block costs more than the block alone, and POPNAS's block-sum
+    heuristic underestimates larger cells; negative: less). Time is
+    proportional to epochs. The defaults are the constants fitted to the
+    embedded measured table (``backends/data/surrogate_time_constants.json``
+    says which table, and the fit's relative error on its cells), in
+    seconds per epoch of that recording's training (digits, F=8, N=1, CPU
+    clock, PNAS space). Measured time carries log-normal noise whose scale
+    is calibrated (bisection on a reference sample) so that tau between
+    measured and clean times is ``time_tau``; its default is tau between the
+    measured times and the fitted model's, so the surrogate is as noisy as
+    what the fitted model leaves unexplained.
 """
 
 from __future__ import annotations
@@ -62,6 +68,7 @@ import numpy as np
 from scipy import special
 
 from backends.base import Backend, resolve_space
+from backends.time_fit import load_constants
 from harness.noise import (
     GaussianCopula,
     calibrate_scale,
@@ -72,7 +79,7 @@ from harness.noise import (
     rho_for_tau,
     tau_for_rho,
 )
-from harness.operators import NUM_OPERATORS, PNAS_ORDER, POPNAS_ORDER
+from harness.operators import NUM_OPERATORS, PNAS_ORDER
 from harness.rastrigin import rastrigin
 from harness.space import CellBatch, CellSpace
 
@@ -90,8 +97,8 @@ DEFAULT_FIDELITY_EXPONENT = math.log(
 #: Default tau to the clean accuracy: the one whose re-training ceiling is NB101's 0.89.
 DEFAULT_TAU = round(tau_for_rho(math.sqrt(rho_for_tau(NB101_TAU_RETRAIN))), 4)
 
-#: Relative per-epoch cost of each operator, listed in POPNAS's cost order.
-OPERATOR_COST_POPNAS_ORDER: tuple[float, ...] = (1.0, 1.1, 1.2, 2.0, 3.0, 3.6, 4.4, 5.0)
+#: The fitted time model's constants: the defaults of every time option.
+TIME_CONSTANTS = load_constants()
 
 # salts that keep the independent random streams apart
 _SALT_ACCURACY, _SALT_FIDELITY, _SALT_TIME = 0xACC, 0xF1D, 0x7137
@@ -117,9 +124,12 @@ class SurrogateBackend(Backend):
     landscape_seed:
         seed of the landscape itself (branch vectors and fidelity biases);
         ``evaluate``'s ``seed`` only draws the training noise.
-    time_scale, time_overhead, time_growth:
-        seconds per epoch per unit of cost, the empty cell's cost, and the
-        per-block growth of the blocks' cost.
+    time_scale, time_overhead, time_growth, operator_costs, input_cost:
+        a factor on every time, the empty cell's seconds per epoch, the
+        per-block growth of the blocks' cost, each operator's seconds per
+        epoch per branch (a mapping from every name of ``PNAS_ORDER``) and
+        the extra seconds of a branch reading input ``-2``; ``None`` takes
+        the fitted constant (:data:`TIME_CONSTANTS`), as does ``time_tau``.
     empty_accuracy:
         clean accuracy of the cell with no blocks.
     smoothness:
@@ -137,20 +147,33 @@ class SurrogateBackend(Backend):
         max_blocks: int = 5,
         lookback: int = 2,
         tau: float = DEFAULT_TAU,
-        time_tau: float = 0.95,
+        time_tau: float | None = None,
         max_epochs: int = 20,
         fidelity_exponent: float = DEFAULT_FIDELITY_EXPONENT,
         dims: int = 8,
         landscape_seed: int = 0,
-        time_scale: float = 0.1,
-        time_overhead: float = 0.5,
-        time_growth: float = 0.12,
+        time_scale: float = 1.0,
+        time_overhead: float | None = None,
+        time_growth: float | None = None,
+        operator_costs: dict[str, float] | None = None,
+        input_cost: float | None = None,
         empty_accuracy: float = 0.3,
         smoothness: float = 0.5,
         reference_size: int = 4096,
     ) -> None:
+        fitted = TIME_CONSTANTS
+        time_tau = fitted.time_tau if time_tau is None else time_tau
+        time_overhead = fitted.overhead if time_overhead is None else time_overhead
+        time_growth = fitted.growth if time_growth is None else time_growth
+        operator_costs = dict(fitted.operator_costs if operator_costs is None else operator_costs)
+        input_cost = fitted.input_cost if input_cost is None else input_cost
         check_tau(tau, "tau")
         check_tau(time_tau, "time_tau")
+        if set(operator_costs) != set(PNAS_ORDER) or not all(v >= 0 for v in operator_costs.values()):
+            raise ValueError(f"operator_costs must map every operator of {PNAS_ORDER} to a cost >= 0, "
+                             f"got {operator_costs!r}")
+        if not input_cost >= 0:
+            raise ValueError(f"input_cost must be >= 0, got {input_cost!r}")
         if not isinstance(max_epochs, int) or max_epochs < 1:
             raise ValueError(f"max_epochs must be a positive integer, got {max_epochs!r}")
         if fidelity_exponent < 0:
@@ -161,6 +184,9 @@ class SurrogateBackend(Backend):
             if not value > 0:
                 raise ValueError(f"{key} must be > 0, got {value!r}")
         self.space = resolve_space(space, max_blocks, lookback)
+        if not 1.0 + time_growth * (self.space.max_blocks - 1) > 0:
+            raise ValueError(f"time_growth={time_growth!r} makes {self.space.max_blocks}-block cells cost "
+                             "nothing or less; it must exceed -1 / (max_blocks - 1)")
         self.tau = float(tau)
         self.time_tau = float(time_tau)
         self.max_epochs = max_epochs
@@ -170,6 +196,8 @@ class SurrogateBackend(Backend):
         self.time_scale = float(time_scale)
         self.time_overhead = float(time_overhead)
         self.time_growth = float(time_growth)
+        self.operator_costs = {op: float(operator_costs[op]) for op in PNAS_ORDER}
+        self.input_cost = float(input_cost)
         self.empty_accuracy = float(empty_accuracy)
         if not 0.0 <= smoothness <= 1.0:
             raise ValueError(f"smoothness must be in [0, 1], got {smoothness!r}")
@@ -185,7 +213,8 @@ class SurrogateBackend(Backend):
             "max_epochs": self.max_epochs, "fidelity_exponent": self.fidelity_exponent,
             "dims": self.dims, "landscape_seed": self.landscape_seed,
             "time_scale": self.time_scale, "time_overhead": self.time_overhead,
-            "time_growth": self.time_growth, "empty_accuracy": self.empty_accuracy,
+            "time_growth": self.time_growth, "operator_costs": self.operator_costs,
+            "input_cost": self.input_cost, "empty_accuracy": self.empty_accuracy,
             "smoothness": self.smoothness,
         }
 
@@ -219,14 +248,12 @@ class SurrogateBackend(Backend):
 
     @cached_property
     def _block_costs(self) -> np.ndarray:
-        """``(radix,)``: relative per-epoch cost of each block code (0 for an empty slot)."""
+        """``(radix,)``: per-epoch cost of each block code before growth (0 for an empty slot)."""
         space = self.space
-        cost_by_id = np.array(
-            [OPERATOR_COST_POPNAS_ORDER[POPNAS_ORDER.index(op)] for op in PNAS_ORDER]
-        )
+        cost_by_id = np.array([self.operator_costs[op] for op in PNAS_ORDER])
         nb = space._num_branch_values()
         branch_input = np.arange(nb) // NUM_OPERATORS - space.lookback
-        branch_cost = cost_by_id[np.arange(nb) % NUM_OPERATORS] + 0.3 * (branch_input == -2)
+        branch_cost = cost_by_id[np.arange(nb) % NUM_OPERATORS] + self.input_cost * (branch_input == -2)
         codes = np.arange(1, space._block_code_radix())
         costs = np.zeros(space._block_code_radix())
         costs[1:] = branch_cost[(codes - 1) // nb] + branch_cost[(codes - 1) % nb]

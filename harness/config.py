@@ -168,6 +168,8 @@ class SurrogateBackendConfig(BackendConfig):
     time_scale: Optional[float] = None
     time_overhead: Optional[float] = None
     time_growth: Optional[float] = None
+    operator_costs: Optional[Dict[str, float]] = None
+    input_cost: Optional[float] = None
     empty_accuracy: Optional[float] = None
     reference_size: Optional[int] = None
 
@@ -196,6 +198,8 @@ class TrainingBackendConfig(BackendConfig):
     precision: Optional[str] = None
     deterministic: Optional[bool] = None
     threads_per_worker: Optional[int] = None
+    clock: Optional[str] = None
+    precise_bn: Optional[bool] = None
 
 
 @dataclass

@@ -106,19 +106,26 @@ def test_accuracy_level_rises_with_epochs(surrogate, cells):
     assert means[0] < means[1] < means[2]
 
 
-def test_time_model(surrogate):
-    space = surrogate.space
-    # one-block cells whose two branches use the same operator, both reading the previous cell
-    symmetric = space.batch([f"(-1,{op},-1,{op})" for op in surrogate.space.operator_order])
-    from harness.operators import POPNAS_ORDER, PNAS_ORDER
+def test_time_model_is_the_fitted_one(surrogate):
+    from backends.time_fit import branch_features, model_times
+    from backends.surrogate import TIME_CONSTANTS
 
-    cost_sorted = [PNAS_ORDER[c.blocks[0][1]] for c in symmetric]
+    space = surrogate.space
+    cells = space.batch(["empty", "(-1,sep3x3,-1,sep3x3)", "(-2,sep7x7,-1,identity)(0,avgpool3x3,-2,sep5x5)",
+                         "(-2,dilconv3x3,-1,maxpool3x3)(0,conv1x7-7x1,-1,identity)(1,sep5x5,0,sep3x3)"])
+    expected = model_times(TIME_CONSTANTS, *branch_features(cells, space)) * surrogate.max_epochs
+    np.testing.assert_allclose(surrogate.clean_train_time(cells), expected, rtol=1e-12)
+    # one-block cells whose two branches use the same operator cost in the fitted operators' order
+    symmetric = space.batch([f"(-1,{op},-1,{op})" for op in space.operator_order])
     times = surrogate.clean_train_time(symmetric)
-    assert [cost_sorted[i] for i in np.argsort(times)] == list(POPNAS_ORDER)
+    fitted = [TIME_CONSTANTS.operator_costs[op] for op in space.operator_order]
+    assert np.array_equal(np.argsort(times), np.argsort(fitted))
     empty = surrogate.clean_train_time(space.empty_cells(1))[0]
     assert 0 < empty < times.min()
     # proportional to epochs
     assert np.allclose(surrogate.clean_train_time(symmetric, epochs=5) * 4, times)
+    # the defaults say what they were fitted to and how well
+    assert {"table", "clock", "rows", "mean_relative_error"} <= set(TIME_CONSTANTS.source)
 
 
 def _block_sum_deficit(surrogate, b):
@@ -137,11 +144,13 @@ def _block_sum_deficit(surrogate, b):
     return float(np.mean(surrogate.clean_train_time(children) - parent_time - one_time))
 
 
-def test_block_sum_underestimates_larger_cells(surrogate):
-    """Adding a block costs more than the block alone, more so in larger cells (POPNAS 4.1.1)."""
-    deficits = [_block_sum_deficit(surrogate, b) for b in (3, 4, 5)]
-    assert deficits[0] > 0
-    assert deficits[0] < deficits[1] < deficits[2]
+@pytest.mark.parametrize("growth", [0.12, -0.1])
+def test_block_sum_error_follows_the_growth(growth):
+    """Positive growth: adding a block costs more than the block alone, more so in larger cells
+    (POPNAS 4.1.1), so block sum underestimates; negative growth: it overestimates."""
+    surrogate = backends.make("surrogate", time_growth=growth)
+    deficits = np.array([_block_sum_deficit(surrogate, b) for b in (3, 4, 5)]) * np.sign(growth)
+    assert 0 < deficits[0] < deficits[1] < deficits[2]
 
 
 def test_every_part_of_a_cell_matters(surrogate):

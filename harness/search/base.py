@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import dataclasses
 import logging
 import time
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ import pandas as pd
 
 from backends.base import Backend
 from harness.search.checkpoint import SearchRun
+from harness.search.drift import DriftMonitor, write_drift_summary
 from harness.space import CellBatch, CellSpace
 
 log = logging.getLogger(__name__)
@@ -28,7 +30,10 @@ class SearchResult:
     predictor-guided searches, ``predicted_accuracy``/``predicted_time``);
     ``candidates`` has one summary row per step; ``predictions`` the
     candidates' predictions (all, or a seeded sample plus the front and the
-    selected cells when there are very many); ``pareto`` the front per step.
+    selected cells when there are very many); ``pareto`` the front per step;
+    ``drift`` the drift monitor's reference timings (empty without one; see
+    :mod:`harness.search.drift`, whose ``drift_summary`` turns them into
+    per-step drift factors and noise).
     """
 
     strategy: str
@@ -37,6 +42,7 @@ class SearchResult:
     predictions: pd.DataFrame
     pareto: pd.DataFrame
     output_dir: Path | None
+    drift: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
 
     def best(self) -> pd.Series:
         """The trained cell with the highest accuracy (first one on ties)."""
@@ -65,13 +71,16 @@ class Strategy(abc.ABC):
     Subclasses implement :meth:`_step`, which chooses the cells of one step,
     trains them through :meth:`_train` and returns the step's tables.
     Everything random is drawn from ``np.random.default_rng([seed, step])``,
-    so a resumed step repeats the choices of the killed one.
+    so a resumed step repeats the choices of the killed one. A
+    ``drift_monitor`` (:class:`harness.search.drift.DriftMonitor`) re-times
+    its reference cells at the start of every step.
     """
 
     name: ClassVar[str]
 
     def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
-                 seed: int = 0, eval_chunk: int | None = None) -> None:
+                 seed: int = 0, eval_chunk: int | None = None,
+                 drift_monitor: DriftMonitor | None = None) -> None:
         if not isinstance(K, (int, np.integer)) or K < 1:
             raise ValueError(f"K must be a positive integer, got {K!r}")
         if backend.space != space:
@@ -84,6 +93,11 @@ class Strategy(abc.ABC):
         self.epochs = backend.check_epochs(epochs)
         self.seed = int(seed)
         self.eval_chunk = eval_chunk
+        if drift_monitor is not None and not isinstance(drift_monitor, DriftMonitor):
+            raise ValueError(f"drift_monitor must be a DriftMonitor or None, got {drift_monitor!r}")
+        self.drift_monitor = drift_monitor
+        if drift_monitor is not None:
+            drift_monitor.reference_cells(space)  # cells outside the space fail here, not mid-run
 
     @property
     def num_steps(self) -> int:
@@ -96,6 +110,8 @@ class Strategy(abc.ABC):
             "strategy": self.name, "space": self.space.name, "max_blocks": self.space.max_blocks,
             "lookback": self.space.lookback, "K": self.K, "epochs": self.epochs, "seed": self.seed,
             "backend": self.backend.name, "backend_options": self.backend.options(),
+            # only with a monitor, so folders of runs without one still resume
+            **({"drift_monitor": self.drift_monitor.settings(self.space)} if self.drift_monitor else {}),
         }
 
     def run(self, output_dir: str | Path | None = None) -> SearchResult:
@@ -105,6 +121,12 @@ class Strategy(abc.ABC):
             log.info("%s: resuming %s after step %d", self.name, run.output_dir, run.completed_steps)
         for step in range(run.completed_steps + 1, self.num_steps + 1):
             start = time.perf_counter()
+            if self.drift_monitor is not None and run.reference_timings(step) is None:
+                # before the step's cells: the step's machine conditions, not yet its own load
+                run.save_reference_timings(
+                    step, self.drift_monitor.measure(self.backend, step, self.epochs, self.seed))
+                if run.output_dir is not None:
+                    write_drift_summary(run.output_dir / "drift" / "summary.json", run.all_reference_timings())
             tables, predictor_state = self._step(step, run, np.random.default_rng([self.seed, step]))
             run.complete_step(step, tables, predictor_state)
             log.info("%s step %d/%d: trained %d cells in %.1f s", self.name, step, self.num_steps,
@@ -115,6 +137,7 @@ class Strategy(abc.ABC):
             candidates=run.all_tables("candidates"),
             predictions=run.all_tables("predictions"),
             pareto=run.all_tables("pareto"),
+            drift=run.all_reference_timings(),
             output_dir=run.output_dir,
         )
 

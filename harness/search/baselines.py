@@ -55,8 +55,9 @@ class RegularizedEvolution(Strategy):
 
     def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
                  seed: int = 0, population_size: int = 100, sample_size: int = 25,
-                 eval_chunk: int | None = None) -> None:
-        super().__init__(space, backend, K=K, epochs=epochs, seed=seed, eval_chunk=eval_chunk)
+                 eval_chunk: int | None = None, drift_monitor: DriftMonitor | None = None) -> None:
+        super().__init__(space, backend, K=K, epochs=epochs, seed=seed, eval_chunk=eval_chunk,
+                         drift_monitor=drift_monitor)
         if not 1 <= sample_size <= population_size:
             raise ValueError(
                 f"need 1 <= sample_size <= population_size, got {sample_size} and {population_size}"

@@ -6,6 +6,8 @@ Layout of ``output_dir``::
     evaluations/part-*.parquet
                              every evaluation, appended chunk by chunk as measured
     steps/step=01/trained.parquet, candidates.parquet, pareto.parquet, predictor.npz
+    drift/step=01.parquet    reference-cell timings of a drift monitor, if the run has one
+                             (``harness.search.drift``), written once complete
     progress.json            {"completed_steps": n}, rewritten atomically after a step's files
 
 A step counts as done only once ``progress.json`` says so; its files are
@@ -39,6 +41,7 @@ class SearchRun:
         self.settings = settings
         self._memory: dict[int, dict[str, Any]] = {}
         self._evaluated: list[pd.DataFrame] = []
+        self._drift: dict[int, pd.DataFrame] = {}
         if self.output_dir is not None:
             self._open_folder()
 
@@ -107,6 +110,29 @@ class SearchRun:
         """Table ``name`` of every completed step, concatenated."""
         frames = [self.table(step, name) for step in range(1, self.completed_steps + 1)]
         frames = [f for f in frames if not f.empty]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    # ------------------------------------------------------------------ drift monitor
+    def reference_timings(self, step: int) -> pd.DataFrame | None:
+        """The drift monitor's timings of ``step``, or ``None`` when they were not completed."""
+        if self.output_dir is None:
+            return self._drift.get(step)
+        path = self.output_dir / "drift" / f"step={step:02d}.parquet"
+        return pd.read_parquet(path) if path.exists() else None
+
+    def save_reference_timings(self, step: int, timings: pd.DataFrame) -> None:
+        """Keep ``step``'s complete reference timings (one atomic file: a kill loses all or none)."""
+        if self.output_dir is None:
+            self._drift[step] = timings
+        else:
+            atomic_write_frame(timings, self.output_dir / "drift" / f"step={step:02d}.parquet")
+
+    def all_reference_timings(self) -> pd.DataFrame:
+        """Every saved step's reference timings, concatenated (empty without a drift monitor)."""
+        if self.output_dir is None:
+            frames = [self._drift[step] for step in sorted(self._drift)]
+        else:
+            frames = [pd.read_parquet(p) for p in sorted((self.output_dir / "drift").glob("step=*.parquet"))]
         return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     # ------------------------------------------------------------------ evaluations

@@ -22,6 +22,7 @@ from sklearn.base import BaseEstimator, clone
 from backends.base import Backend
 from harness.search.base import Strategy
 from harness.search.checkpoint import SearchRun
+from harness.search.drift import DriftMonitor
 from harness.search.pareto import pareto_front, top_k
 from harness.space import CellBatch, CellSpace
 
@@ -41,8 +42,10 @@ class PNAS(Strategy):
 
     def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
                  seed: int = 0, predictor: str = "mlp-ensemble",
-                 predictor_options: dict[str, Any] | None = None, eval_chunk: int | None = None) -> None:
-        super().__init__(space, backend, K=K, epochs=epochs, seed=seed, eval_chunk=eval_chunk)
+                 predictor_options: dict[str, Any] | None = None, eval_chunk: int | None = None,
+                 drift_monitor: DriftMonitor | None = None) -> None:
+        super().__init__(space, backend, K=K, epochs=epochs, seed=seed, eval_chunk=eval_chunk,
+                         drift_monitor=drift_monitor)
         self.predictor = predictor
         self.predictor_options = dict(predictor_options or {})
         self._fitted: tuple[int, Any] | None = None  # (step it was fitted after, model)
@@ -119,9 +122,10 @@ class POPNAS(PNAS):
                  seed: int = 0, time_limit: float | None = None, pareto: bool = True,
                  predictor: str = "mlp-ensemble", predictor_options: dict[str, Any] | None = None,
                  time_regressor: BaseEstimator | None = None, initial_thrust: bool = True,
-                 eval_chunk: int | None = None) -> None:
+                 eval_chunk: int | None = None, drift_monitor: DriftMonitor | None = None) -> None:
         super().__init__(space, backend, K=K, epochs=epochs, seed=seed, predictor=predictor,
-                         predictor_options=predictor_options, eval_chunk=eval_chunk)
+                         predictor_options=predictor_options, eval_chunk=eval_chunk,
+                         drift_monitor=drift_monitor)
         if time_limit is not None and not time_limit > 0:
             raise ValueError(f"time_limit must be positive seconds or None, got {time_limit!r}")
         self.time_limit = time_limit

@@ -1,0 +1,37 @@
+"""The measured-table recorder's helpers: its drift monitor and the cross-run agreement."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ablations.record_measured_table import cross_run_agreement, drift_monitor
+from harness import CellSpace
+
+
+def test_drift_monitor_takes_the_first_symmetric_cells():
+    space = CellSpace.pnas(max_blocks=3)
+    assert drift_monitor(space, 0, 2) is None
+    monitor = drift_monitor(space, 3, 2)
+    assert monitor.cells == ("(-1,sep3x3,-1,sep3x3)", "(-1,sep5x5,-1,sep5x5)", "(-1,sep7x7,-1,sep7x7)")
+    for bad in (1, 9, -1):
+        with pytest.raises(ValueError, match=f"--drift-cells must be 0 or 2..8, got {bad}"):
+            drift_monitor(space, bad, 2)
+
+
+def test_cross_run_agreement_compares_the_cells_both_runs_trained():
+    cells = [f"c{i}" for i in range(6)]
+    base = np.arange(1.0, 7.0)
+    table = pd.concat([
+        pd.DataFrame({"strategy": "pnas", "cell": cells + ["only-pnas"], "train_time": [*base, 9.0],
+                      "wall_time": [*(base * 2), 9.0]}),
+        # popnas: 10 % slower on the CPU clock for every cell, wall clock reversed in order
+        pd.DataFrame({"strategy": "popnas", "cell": cells, "train_time": base * 1.1,
+                      "wall_time": base[::-1] * 2}),
+    ])
+    agreement = cross_run_agreement(table)
+    assert agreement["cells"] == 6
+    assert agreement["train_time"]["relative_deviation"] == pytest.approx(0.1 / 1.05)
+    assert agreement["train_time"]["tau"] == pytest.approx(1.0)
+    assert agreement["wall_time"]["tau"] == pytest.approx(-1.0)
