@@ -1,4 +1,4 @@
-"""Record the embedded measured table: a PNAS and a POPNAS run with real training, one table.
+"""Record the embedded measured table: PNAS, POPNAS and POPNAS v1 runs with real training, one table.
 
 The table that ``backends.make("table")`` serves by default, and that the
 main job uses wherever a study needs real training times. Regenerate it with
@@ -6,7 +6,7 @@ main job uses wherever a study needs real training times. Regenerate it with
 
     python -m ablations.record_measured_table
 
-Both searches run in the PNAS space through the training backend on
+The searches (PNAS, POPNAS, and POPNAS's v1 preset ``POPNAS.v1``) run in the PNAS space through the training backend on
 scikit-learn's digits, each resumable in its own folder under ``--work``
 (a killed recording continues where it stopped). Their ``trained`` tables
 are joined with a ``strategy`` column and written atomically to ``--out``,
@@ -23,11 +23,12 @@ import platform
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
 import backends
-from backends.table import EMBEDDED_TABLE
+from backends.table import EMBEDDED_TABLE, read_table_file
 from harness import CellSpace
 from harness.provenance import environment
 from harness.search import PNAS, POPNAS
@@ -43,16 +44,28 @@ DEFAULTS = {
 }
 
 
+def _searches(space: CellSpace, backend, K: int, seed: int) -> dict[str, Any]:
+    """The recorded searches by their ``strategy`` label: PNAS, POPNAS, and POPNAS's v1 preset."""
+    return {"pnas": PNAS(space, backend, K=K, seed=seed, eval_chunk=8),
+            "popnas": POPNAS(space, backend, K=K, seed=seed, eval_chunk=8),
+            "popnas_v1": POPNAS.v1(space, backend, K=K, seed=seed, eval_chunk=8)}
+
+
 def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs: int, filters: int,
                           cells_per_stage: int, batch_size: int, lr: float, seed: int,
-                          threads: int, device: str, strategies: str = "pnas,popnas",
+                          threads: int, device: str, strategies: str = "pnas,popnas,popnas_v1",
                           note: str = "") -> pd.DataFrame:
-    """Run PNAS then POPNAS with real training and write their joined ``trained`` tables to ``out``.
+    """Run the searches ``strategies`` with real training and write all recorded ``trained`` tables to ``out``.
 
-    ``strategies`` picks which searches this invocation runs (comma-separated);
-    the others are read from their folders under ``work`` when complete. Two
-    invocations, one per search, can so record in parallel on two cores.
-    ``note`` is stored in the provenance (how and where it was recorded).
+    ``strategies`` picks which searches (labels of :func:`_searches`,
+    comma-separated) this invocation runs; each of the others is read from
+    its folder under ``work`` when complete there, else taken from the table
+    already at ``out`` (so a search can be added to the committed table
+    without re-recording the others). Two invocations, one per search, can
+    so record in parallel on two cores. ``note`` is stored in the
+    provenance (how and where it was recorded); a search added to an
+    existing table gets its own entry under ``recordings``, the table's
+    earlier provenance is kept.
     """
     import torch
 
@@ -62,25 +75,33 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
                             cells_per_stage=cells_per_stage, max_epochs=epochs, batch_size=batch_size,
                             lr=lr, device=device)
     started = time.perf_counter()
-    frames, seconds = [], {}
-    chosen = strategies.split(",")
-    searches = [PNAS(space, backend, K=K, seed=seed, eval_chunk=8),
-                POPNAS(space, backend, K=K, seed=seed, eval_chunk=8)]
-    for strategy in searches:
-        if strategy.name in chosen:
-            begin = time.perf_counter()
-            strategy.run(work / strategy.name)
-            seconds[strategy.name] = time.perf_counter() - begin
-    for strategy in searches:
-        if SearchRun(work / strategy.name, strategy.settings()).completed_steps < strategy.num_steps:
-            log.warning("%s is not complete in %s yet: the table is written once it is",
-                        strategy.name, work / strategy.name)
+    searches = _searches(space, backend, K, seed)
+    chosen = [label for label in strategies.split(",") if label]
+    unknown = sorted(set(chosen) - set(searches))
+    if unknown:
+        raise ValueError(f"--strategies: unknown search(es) {unknown}; choose from {sorted(searches)}")
+    seconds = {}
+    for label in chosen:
+        begin = time.perf_counter()
+        searches[label].run(work / label)
+        seconds[label] = time.perf_counter() - begin
+    previous = read_table_file(out) if out.exists() else pd.DataFrame(columns=["strategy"])
+    frames = []
+    for label, search in searches.items():
+        if SearchRun(work / label, search.settings()).completed_steps == search.num_steps:
+            # a complete run returns its tables without training anything
+            frames.append(search.run(work / label).trained.assign(strategy=label))
+        elif (previous["strategy"] == label).any():
+            frames.append(previous[previous["strategy"] == label])
+        else:
+            log.warning("%s is neither complete in %s nor in %s: the table is written once it is",
+                        label, work / label, out)
             return pd.DataFrame()
-        # a complete run returns its tables without training anything
-        frames.append(strategy.run(work / strategy.name).trained.assign(strategy=strategy.name))
     table = pd.concat(frames, ignore_index=True)
     atomic_write_frame(table, out)
-    provenance = {
+    sidecar = out.with_suffix(".json")
+    provenance = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    this_run = {
         "note": note,
         "command": " ".join([Path(sys.executable).name, "-m", "ablations.record_measured_table", *sys.argv[1:]]),
         "settings": {"space": "pnas", "max_blocks": max_blocks, "K": K, "epochs": epochs,
@@ -90,13 +111,19 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
         "environment": {**environment(), "torch": torch.__version__, "cpu_count": str(torch.get_num_threads()),
                         "platform": platform.platform(),
                         "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
-        "rows": {name: int((table["strategy"] == name).sum()) for name in ("pnas", "popnas")},
         "search_seconds_this_invocation": seconds,
-        "total_train_time_seconds": {name: float(table.loc[table["strategy"] == name, "train_time"].sum())
-                                     for name in ("pnas", "popnas")},
         "wall_seconds_this_invocation": time.perf_counter() - started,
     }
-    atomic_write_text(out.with_suffix(".json"), json.dumps(provenance, indent=2, default=str))
+    if provenance:
+        for label in chosen:
+            provenance.setdefault("recordings", {})[label] = this_run
+    else:
+        provenance = this_run
+    labels = list(searches)
+    provenance["rows"] = {name: int((table["strategy"] == name).sum()) for name in labels}
+    provenance["total_train_time_seconds"] = {
+        name: float(table.loc[table["strategy"] == name, "train_time"].sum()) for name in labels}
+    atomic_write_text(sidecar, json.dumps(provenance, indent=2, default=str))
     return table
 
 
@@ -105,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=EMBEDDED_TABLE)
     parser.add_argument("--work", type=Path, default=Path("outputs/record_measured_table"))
-    parser.add_argument("--strategies", default="pnas,popnas")
+    parser.add_argument("--strategies", default="pnas,popnas,popnas_v1")
     parser.add_argument("--note", default="", help="how the recording was made, stored in the JSON")
     for key, value in DEFAULTS.items():
         parser.add_argument(f"--{key.replace('_', '-')}", type=type(value), default=value)
