@@ -65,7 +65,8 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
     so record in parallel on two cores. ``note`` is stored in the
     provenance (how and where it was recorded); a search added to an
     existing table gets its own entry under ``recordings``, the table's
-    earlier provenance is kept.
+    earlier provenance is kept. Each search's per-step ``candidates``
+    summary (candidates, front size ...) goes to ``<out>.candidates.parquet``.
     """
     import torch
 
@@ -85,20 +86,30 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
         begin = time.perf_counter()
         searches[label].run(work / label)
         seconds[label] = time.perf_counter() - begin
+    candidates_path = out.with_suffix(".candidates.parquet")
     previous = read_table_file(out) if out.exists() else pd.DataFrame(columns=["strategy"])
-    frames = []
+    previous_candidates = (pd.read_parquet(candidates_path) if candidates_path.exists()
+                           else pd.DataFrame(columns=["strategy"]))
+    frames, summaries = [], []
     for label, search in searches.items():
         if SearchRun(work / label, search.settings()).completed_steps == search.num_steps:
             # a complete run returns its tables without training anything
-            frames.append(search.run(work / label).trained.assign(strategy=label))
+            result = search.run(work / label)
+            frames.append(result.trained.assign(strategy=label))
+            summaries.append(result.candidates.assign(strategy=label))
         elif (previous["strategy"] == label).any():
             frames.append(previous[previous["strategy"] == label])
+            summaries.append(previous_candidates[previous_candidates["strategy"] == label])
         else:
             log.warning("%s is neither complete in %s nor in %s: the table is written once it is",
                         label, work / label, out)
             return pd.DataFrame()
     table = pd.concat(frames, ignore_index=True)
     atomic_write_frame(table, out)
+    # the per-step candidate summaries (front sizes), which the trained rows do not hold
+    summaries = [frame for frame in summaries if len(frame)]
+    if summaries:
+        atomic_write_frame(pd.concat(summaries, ignore_index=True), candidates_path)
     sidecar = out.with_suffix(".json")
     provenance = json.loads(sidecar.read_text()) if sidecar.exists() else {}
     this_run = {
