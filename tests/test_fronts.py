@@ -204,6 +204,19 @@ def test_v1_front_holds_far_more_cells_than_the_strict_one(strict_and_v1):
     assert np.array_equal(mask, rows["on_front"].to_numpy())
 
 
+def test_hydra_preset_builds_the_v1_preset():
+    from harness.experiments import build_backend, build_search, build_space
+    from harness.sweep import job_config
+    from tests.test_config import compose_job
+
+    cfg = job_config(compose_job("experiment=search", "search=popnas_v1", "experiment.space.max_blocks=3"))
+    space = build_space(cfg["experiment"]["space"])
+    search = build_search(cfg["search"], cfg["predictor"], space, build_backend(cfg["backend"], space), seed=0)
+    assert isinstance(search, POPNAS)
+    assert {k: search.settings()[k] for k in POPNAS_V1} == POPNAS_V1
+    assert repr(search.time_regressor) == repr(default_time_regressor(space, integer_features=True))
+
+
 # ---------------------------------------------------------------------------- study tables
 def _trained(steps: dict[int, list[tuple[float, float]]]) -> pd.DataFrame:
     rows = [{"step": s, "cell": f"c{s}-{i}", "blocks": s, "accuracy": a, "train_time": t}
@@ -219,6 +232,7 @@ def test_table8_compares_every_front_with_pnas():
     speedup = "speed-up of POPNAS over PNAS (training time)"
     assert table[(speedup, "strict")] == pytest.approx(300 / 90)
     assert table[(speedup, "v1")] == pytest.approx(300 / 180)
+    assert table[("speed-up of POPNAS over PNAS at the last step (training time)", "v1")] == pytest.approx(2.0)
     assert table[("best cell accuracy, change versus PNAS [%]", "v1")] == pytest.approx(100 * (0.7 / 0.8 - 1))
     last = "mean accuracy of the last step's cells, change versus PNAS [%]"
     assert table[(last, "strict")] == pytest.approx(100 * (0.6 / 0.7 - 1))
