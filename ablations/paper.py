@@ -63,13 +63,13 @@ class PaperRun:
         return backends.record(backends.make("surrogate", space=space, **self.get("surrogate", {})),
                                self.output_dir / "evaluations")
 
-    def search(self, strategy: str, max_blocks: int, K: int, seed: int,
-               time_limit: float | None = None) -> pd.DataFrame:
+    def search(self, strategy: str, max_blocks: int, K: int, seed: int, time_limit: float | None = None,
+               predictor: dict[str, Any] | None = None) -> pd.DataFrame:
         """``trained`` table of a search on the surrogate (resumable, shared by the studies)."""
-        return self.search_result(strategy, max_blocks, K, seed, time_limit).trained
+        return self.search_result(strategy, max_blocks, K, seed, time_limit, predictor).trained
 
-    def search_result(self, strategy: str, max_blocks: int, K: int, seed: int,
-                      time_limit: float | None = None) -> SearchResult:
+    def search_result(self, strategy: str, max_blocks: int, K: int, seed: int, time_limit: float | None = None,
+                      predictor: dict[str, Any] | None = None) -> SearchResult:
         """A search on the surrogate, run (or resumed) in ``searches/``; every table of it.
 
         PNAS and POPNAS use the configured predictor; ``popnas_v1`` is
@@ -78,19 +78,24 @@ class PaperRun:
         ``evolution`` are PNAS Fig. 4's baselines. ``time_limit`` (POPNAS's
         L, seconds) applies to PNAS too: PNAS with L is POPNAS without a
         front (children predicted slower than L dropped, then top K).
+        ``predictor`` (``{"predictor": ..., "predictor_options": ...}``)
+        replaces the configured one for PNAS and POPNAS; its searches get
+        their own folders.
         """
         space = CellSpace.pnas(max_blocks=max_blocks)
         backend = self.surrogate(space)
         limit = "" if time_limit is None else f"-L{time_limit:.6g}"
-        folder = self.output_dir / "searches" / f"{strategy}-B{max_blocks}-K{K}-seed{seed}{limit}"
+        own = "" if predictor is None else "-" + predictor.get("predictor", "mlp-ensemble")
+        folder = self.output_dir / "searches" / f"{strategy}-B{max_blocks}-K{K}-seed{seed}{limit}{own}"
+        predictor = self.get("predictor", {}) if predictor is None else predictor
         if time_limit is not None and strategy not in ("pnas", "popnas", "popnas_v1"):
             raise ValueError(f"a time limit applies to pnas, popnas and popnas_v1, not {strategy!r}")
         common = {"K": K, "seed": seed}
         if strategy == "pnas" and time_limit is None:
-            search = PNAS(space, backend, **common, **self.get("predictor", {}))
+            search = PNAS(space, backend, **common, **predictor)
         elif strategy in ("pnas", "popnas"):
             search = POPNAS(space, backend, **common, time_limit=time_limit, pareto=strategy == "popnas",
-                            **self.get("predictor", {}))
+                            **predictor)
         elif strategy == "popnas_v1":
             search = POPNAS.v1(space, backend, **common, time_limit=time_limit, **self.get("popnas_v1", {}))
         elif strategy == "random":
@@ -338,13 +343,15 @@ def _popnas_time_limit(run: PaperRun) -> list[TableSection]:
     cfg, searches = run.get("popnas_time_limit", {}), run.get("searches", {})
     max_blocks, K = searches.get("max_blocks", 5), cfg.get("K", searches.get("K", 256))
     quantiles, strategies = cfg.get("quantiles", [0.5, 0.75, 0.9]), cfg.get("searches", ["pnas", "popnas"])
+    # the study's own predictor (null: the main job's), for its searches only
+    predictor = cfg.get("predictor") or run.get("predictor", {})
     rows = []
     for seed in cfg.get("seeds", run.seeds[:1]):
-        pnas = run.search("pnas", max_blocks, K, seed)
+        pnas = run.search("pnas", max_blocks, K, seed, None, predictor)
         one_block = pnas.loc[(pnas["step"] == 1) & (pnas["blocks"] == 1), "train_time"].to_numpy()
         # L = a quantile of the measured one-block times, times B: a per-block budget for the largest cells
         limits = [(None, None)] + [(q, float(np.quantile(one_block, q) * max_blocks)) for q in quantiles]
-        table = popnas_time_limit({(strategy, q, limit): run.search(strategy, max_blocks, K, seed, limit)
+        table = popnas_time_limit({(strategy, q, limit): run.search(strategy, max_blocks, K, seed, limit, predictor)
                                    for strategy in strategies for q, limit in limits})
         rows.append(table.assign(seed=seed))
     keys = ["search", "quantile"]
@@ -359,8 +366,7 @@ def _popnas_time_limit(run: PaperRun) -> list[TableSection]:
         settings={"max_blocks": max_blocks, "K": K, "quantiles": quantiles, "searches": strategies,
                   "seeds": cfg.get("seeds", run.seeds[:1]),
                   "predictors": {s: (run.get("popnas_v1", {}).get("predictor", POPNAS_V1["predictor"])
-                                     if s == "popnas_v1" else run.get("predictor", {}).get("predictor",
-                                                                                          "mlp-ensemble"))
+                                     if s == "popnas_v1" else predictor.get("predictor", "mlp-ensemble"))
                                  for s in strategies}},
         figures=("popnas_time_limit.png",),
         notes=("L = the given quantile of the seed's PNAS step-1 measured one-block times, times B, one limit "
