@@ -111,3 +111,28 @@ def top_m_curves(curves: pd.DataFrame, path: str | Path, title: str) -> Path:
             axes.legend(fontsize=8)
     figure.suptitle(title)
     return save_figure(figure, path)
+
+
+def time_limit_tradeoff(table: pd.DataFrame, path: str | Path, title: str) -> Path:
+    """Accuracy against total training time, one curve per search over the time limits L.
+
+    ``table`` has ``ablations.search_comparisons.popnas_time_limit``'s columns
+    (mean over seeds): left the best cell, right the last step's mean; each
+    point is labelled with its L's quantile ("none" = no limit).
+    """
+    figure = new_figure(9.0, 3.8)
+    for k, column in enumerate(("best cell accuracy", "mean accuracy of the last step's cells"), start=1):
+        axes = figure.add_subplot(1, 2, k)
+        for search, rows in table.groupby("search", sort=False):
+            rows = rows.sort_values("search training time [min]")
+            axes.plot(rows["search training time [min]"], rows[column], marker="o", markersize=4, label=search)
+            for _, row in rows.iterrows():
+                label = "none" if np.isnan(row["quantile"]) else f"q{row['quantile']:g}"
+                axes.annotate(label, (row["search training time [min]"], row[column]), fontsize=7,
+                              textcoords="offset points", xytext=(3, 3))
+        axes.set_xlabel("search training time [min]")
+        axes.set_ylabel(column)
+        if k == 1:
+            axes.legend(fontsize=8)
+    figure.suptitle(title)
+    return save_figure(figure, path)

@@ -21,6 +21,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import pandas as pd
 
 import backends
@@ -31,11 +32,11 @@ from ablations.popnas_time_regressors import (
     NOISE_FLOOR, noise_floor_rows, popnas_table3, popnas_table4, popnas_table5_and_6,
 )
 from ablations.report import TableSection, markdown_table, write_report
-from ablations.search_comparisons import pnas_fig4, popnas_table7, popnas_table8
+from ablations.search_comparisons import pnas_fig4, popnas_fronts, popnas_table7, popnas_table8, popnas_time_limit
 from ablations.space_counts import space_counts
 from ablations.surrogate_calibration import surrogate_calibration
 from harness.provenance import environment
-from harness.search import PNAS, POPNAS, RandomSearch, RegularizedEvolution
+from harness.search import PNAS, POPNAS, POPNAS_V1, RandomSearch, RegularizedEvolution, SearchResult
 from harness.store import ResultsStore
 from harness.space import CellSpace
 
@@ -107,23 +108,46 @@ class PaperRun:
         return backends.record(backends.make("surrogate", space=space, **self.get("surrogate", {})),
                                self.output_dir / "evaluations")
 
-    def search(self, strategy: str, max_blocks: int, K: int, seed: int) -> pd.DataFrame:
-        """``trained`` table of a search on the surrogate (resumable, shared by the studies).
+    def search(self, strategy: str, max_blocks: int, K: int, seed: int, time_limit: float | None = None,
+               predictor: dict[str, Any] | None = None) -> pd.DataFrame:
+        """``trained`` table of a search on the surrogate (resumable, shared by the studies)."""
+        return self.search_result(strategy, max_blocks, K, seed, time_limit, predictor).trained
 
-        PNAS and POPNAS use the configured predictor; ``random`` and
-        ``evolution`` are PNAS Fig. 4's baselines.
+    def search_result(self, strategy: str, max_blocks: int, K: int, seed: int, time_limit: float | None = None,
+                      predictor: dict[str, Any] | None = None) -> SearchResult:
+        """A search on the surrogate, run (or resumed) in ``searches/``; every table of it.
+
+        PNAS and POPNAS use the configured predictor; ``popnas_v1`` is
+        ``POPNAS.v1`` (the published code's front, integer time features,
+        the LSTM) with the ``popnas_v1`` setting's options; ``random`` and
+        ``evolution`` are PNAS Fig. 4's baselines. ``time_limit`` (POPNAS's
+        L, seconds) applies to PNAS too: PNAS with L is POPNAS without a
+        front (children predicted slower than L dropped, then top K).
+        ``predictor`` (``{"predictor": ..., "predictor_options": ...}``)
+        replaces the configured one for PNAS and POPNAS; its searches get
+        their own folders.
         """
         space = CellSpace.pnas(max_blocks=max_blocks)
         backend = self.surrogate(space)
-        folder = self.output_dir / "searches" / f"{strategy}-B{max_blocks}-K{K}-seed{seed}"
-        if strategy in ("pnas", "popnas"):
-            cls = PNAS if strategy == "pnas" else POPNAS
-            search = cls(space, backend, K=K, seed=seed, **self.get("predictor", {}))
+        limit = "" if time_limit is None else f"-L{time_limit:.6g}"
+        own = "" if predictor is None else "-" + predictor.get("predictor", "mlp-ensemble")
+        folder = self.output_dir / "searches" / f"{strategy}-B{max_blocks}-K{K}-seed{seed}{limit}{own}"
+        predictor = self.get("predictor", {}) if predictor is None else predictor
+        if time_limit is not None and strategy not in ("pnas", "popnas", "popnas_v1"):
+            raise ValueError(f"a time limit applies to pnas, popnas and popnas_v1, not {strategy!r}")
+        common = {"K": K, "seed": seed}
+        if strategy == "pnas" and time_limit is None:
+            search = PNAS(space, backend, **common, **predictor)
+        elif strategy in ("pnas", "popnas"):
+            search = POPNAS(space, backend, **common, time_limit=time_limit, pareto=strategy == "popnas",
+                            **predictor)
+        elif strategy == "popnas_v1":
+            search = POPNAS.v1(space, backend, **common, time_limit=time_limit, **self.get("popnas_v1", {}))
         elif strategy == "random":
-            search = RandomSearch(space, backend, K=K, seed=seed)
+            search = RandomSearch(space, backend, **common)
         else:
-            search = RegularizedEvolution(space, backend, K=K, seed=seed, **self.get("evolution", {}))
-        return search.run(folder).trained
+            search = RegularizedEvolution(space, backend, **common, **self.get("evolution", {}))
+        return search.run(folder)
 
     @cached_property
     def measured(self) -> pd.DataFrame | None:
@@ -154,7 +178,21 @@ class PaperRun:
         """The recorded search ``strategy`` of the measured table (``step`` and ``strategy`` columns)."""
         if self.measured is None or "strategy" not in self.measured.columns:
             return None
-        return self.measured[self.measured["strategy"] == strategy].reset_index(drop=True)
+        rows = self.measured[self.measured["strategy"] == strategy].reset_index(drop=True)
+        return rows if len(rows) else None
+
+    def measured_candidates(self, strategy: str) -> pd.DataFrame | None:
+        """The per-step ``candidates`` summary of a recorded search, if the recording kept one.
+
+        ``ablations.record_measured_table`` writes them beside the table
+        (``<table>.candidates.parquet``); runs recorded before it did have none.
+        """
+        path = Path(self.get("measured_table") or EMBEDDED_TABLE).with_suffix(".candidates.parquet")
+        if self.measured is None or not path.exists():
+            return None
+        rows = pd.read_parquet(path)
+        rows = rows[rows["strategy"] == strategy].reset_index(drop=True)
+        return rows if len(rows) else None
 
     def figure(self, name: str) -> Path:
         """Where figure ``name`` goes."""
@@ -338,41 +376,124 @@ def _measured_regressor_note(table3: pd.DataFrame, provenance: dict[str, Any]) -
     return " ".join(text)
 
 
+#: The POPNAS runs of Tables 7-8 by front label: the main job's POPNAS (strict front, the configured
+#: predictor) and the v1 preset (``POPNAS.v1``).
+POPNAS_RUNS: dict[str, str] = {"strict": "popnas", "v1": "popnas_v1"}
+
+
+def _predictors_used(run: PaperRun) -> dict[str, str]:
+    """The accuracy predictor of each search of Tables 7-8, for the settings line."""
+    main = run.get("predictor", {}).get("predictor", "mlp-ensemble")
+    v1 = run.get("popnas_v1", {}).get("predictor", POPNAS_V1["predictor"])
+    return {"pnas": main, "popnas (strict)": main, "popnas (v1)": v1,
+            "measured pnas/popnas": "mlp-ensemble (the recorder's default)",
+            "measured popnas_v1": f"{POPNAS_V1['predictor']} (the recorder's POPNAS.v1)"}
+
+
 def _popnas_searches(run: PaperRun) -> list[TableSection]:
     cfg = run.get("searches", {})
     max_blocks, K = cfg.get("max_blocks", 5), cfg.get("K", 256)
-    t7, t8 = [], []
+    t7, t8, fronts = [], [], []
     for seed in run.seeds:
-        pnas, popnas = run.search("pnas", max_blocks, K, seed), run.search("popnas", max_blocks, K, seed)
-        t7.append(popnas_table7(popnas).assign(source="surrogate", seed=seed))
-        t8.append(popnas_table8(pnas, popnas).assign(source="surrogate", seed=seed))
+        tag = {"source": "surrogate", "seed": seed}
+        pnas = run.search_result("pnas", max_blocks, K, seed)
+        popnas = {front: run.search_result(strategy, max_blocks, K, seed) for front, strategy in POPNAS_RUNS.items()}
+        for front, result in popnas.items():
+            t7.append(popnas_table7(result.trained).assign(front=front, **tag))
+        t8.append(popnas_table8(pnas.trained, {f: r.trained for f, r in popnas.items()}).assign(**tag))
+        fronts.append(popnas_fronts({("pnas", "-"): (pnas.trained, None),
+                                     **{("popnas", f): (r.trained, r.candidates) for f, r in popnas.items()}},
+                                    K).assign(**tag))
         if seed == run.seeds[0]:
-            folder = run.output_dir / "searches" / f"popnas-B{max_blocks}-K{K}-seed{seed}"
-            predictions = pd.concat(pd.read_parquet(p) for p in sorted(folder.glob("steps/step=*/predictions.parquet")))
-            for step in (2, max_blocks):
-                figures.pareto_picks(predictions, step, run.figure(f"popnas_pareto_step{step}.png"),
-                                     f"POPNAS step {step} on the surrogate (POPNAS Figs. 6-7)")
-    measured_pnas, measured_popnas = run.measured_run("pnas"), run.measured_run("popnas")
-    if measured_popnas is not None:
-        t7.append(popnas_table7(measured_popnas).assign(source="measured", seed=None))
-        t8.append(popnas_table8(measured_pnas, measured_popnas).assign(source="measured", seed=None))
+            for front, result in popnas.items():
+                predictions = result.predictions
+                suffix = "" if front == "strict" else f"_{front}"
+                for step in (2, max_blocks):
+                    figures.pareto_picks(predictions, step, run.figure(f"popnas_pareto_step{step}{suffix}.png"),
+                                         f"POPNAS ({front} front) step {step} on the surrogate (POPNAS Figs. 6-7)")
+    measured_pnas = run.measured_run("pnas")
+    measured = {front: run.measured_run(strategy) for front, strategy in POPNAS_RUNS.items()}
+    measured = {front: trained for front, trained in measured.items() if trained is not None}
+    if measured_pnas is not None and measured:
+        tag = {"source": "measured", "seed": None}
+        # the recorded PNAS run trains exactly K cells from step 2 on: the recording's K
+        measured_k = int((measured_pnas["step"] == 2).sum())
+        for front, trained in measured.items():
+            t7.append(popnas_table7(trained).assign(front=front, **tag))
+        t8.append(popnas_table8(measured_pnas, measured).assign(**tag))
+        fronts.append(popnas_fronts(
+            {("pnas", "-"): (measured_pnas, None),
+             **{("popnas", f): (t, run.measured_candidates(POPNAS_RUNS[f])) for f, t in measured.items()}},
+            measured_k).assign(**tag))
     setting = {"max_blocks": max_blocks, "K": K, "surrogate seeds": run.seeds, "time_limit": None,
-               "predictor": run.get("predictor", {}).get("predictor", "mlp-ensemble")}
+               "predictors": _predictors_used(run)}
+    figure_names = tuple(f"popnas_pareto_step{step}{suffix}.png" for suffix in ("", "_v1") for step in (2, max_blocks))
+    front_note = ("'strict' is the non-dominated front (harness.search.pareto.pareto_front); 'v1' is POPNAS.v1, "
+                  "the published code's sweep (children tied in predicted time stay on the front) with the "
+                  "children's time features truncated to integers and the LSTM controller. ")
     return [
         TableSection("popnas_table7", "POPNAS: mean accuracy of the top trained cells per step (POPNAS Table 7)",
-                     _aggregate_sources(t7, ["top", "blocks"], "mean_accuracy"),
+                     _aggregate_sources(t7, ["front", "top", "blocks"], "mean_accuracy"),
                      paper_numbers.popnas_table7(), ("top", "blocks"),
-                     "Top 'K' is every cell the step trained (the paper's 256). Surrogate accuracies live on "
-                     "the surrogate's scale; measured ones are digits validation accuracies after 5 epochs.",
-                     setting, ("popnas_pareto_step2.png", f"popnas_pareto_step{max_blocks}.png")),
+                     front_note + "Top 'K' is every cell the step trained (the paper's 256); `cells` in "
+                     "`popnas_fronts`. Surrogate accuracies live on the surrogate's scale; measured ones are "
+                     "digits validation accuracies after 5 epochs (B and K: the measured table's provenance).",
+                     setting, figure_names),
         TableSection("popnas_table8", "PNAS versus POPNAS: best cell and search cost (POPNAS Table 8, 4.2)",
-                     _aggregate_sources(t8, ["quantity", "search", "step"], "value"),
+                     _aggregate_sources(t8, ["quantity", "search", "front", "step"], "value"),
                      paper_numbers.popnas_table8(), ("quantity", "search"),
-                     "Times are the backend's: surrogate seconds are its fitted time model's (seconds of "
+                     front_note + "Times are the backend's: surrogate seconds are its fitted time model's (seconds of "
                      "digits training), measured seconds the embedded table's train_time ("
                      + run.measured_provenance.get("clock", "wall") + " clock) of small children on digits; "
-                     "compare ratios, not absolute values, with the paper's GPU hours.", setting),
+                     "compare ratios, not absolute values, with the paper's GPU hours. The measured runs were recorded at different times on a shared "
+                     "machine (see the table's JSON provenance), so their time ratios carry its load drift.",
+                     setting),
+        TableSection("popnas_fronts", "Front size and cells trained per step, PNAS and both POPNAS fronts",
+                     _aggregate_sources(fronts, ["search", "front", "step", "quantity"], "value"),
+                     notes=(front_note + "'front size' is the front of the children within the time limit; a "
+                            "step trains min(K, front size) of it. Measured runs recorded before the recorder "
+                            "kept candidate summaries show a front size only where the step trained fewer "
+                            "than K cells (then it trained its whole front)."),
+                     settings=setting),
     ]
+
+
+def _popnas_time_limit(run: PaperRun) -> list[TableSection]:
+    cfg, searches = run.get("popnas_time_limit", {}), run.get("searches", {})
+    max_blocks, K = searches.get("max_blocks", 5), cfg.get("K", searches.get("K", 256))
+    quantiles, strategies = cfg.get("quantiles", [0.5, 0.75, 0.9]), cfg.get("searches", ["pnas", "popnas"])
+    # the study's own predictor (null: the main job's), for its searches only
+    predictor = cfg.get("predictor") or run.get("predictor", {})
+    rows = []
+    for seed in cfg.get("seeds", run.seeds[:1]):
+        pnas = run.search("pnas", max_blocks, K, seed, None, predictor)
+        one_block = pnas.loc[(pnas["step"] == 1) & (pnas["blocks"] == 1), "train_time"].to_numpy()
+        # L = a quantile of the measured one-block times, times B: a per-block budget for the largest cells
+        limits = [(None, None)] + [(q, float(np.quantile(one_block, q) * max_blocks)) for q in quantiles]
+        table = popnas_time_limit({(strategy, q, limit): run.search(strategy, max_blocks, K, seed, limit, predictor)
+                                   for strategy in strategies for q, limit in limits})
+        rows.append(table.assign(seed=seed))
+    keys = ["search", "quantile"]
+    frame = pd.concat(rows, ignore_index=True)
+    values = [c for c in frame.columns if c not in (*keys, "seed")]
+    table = frame.groupby(keys, sort=False, dropna=False)[values].mean().reset_index()
+    table["seeds"] = frame.groupby(keys, sort=False, dropna=False)["seed"].count().to_numpy()
+    figures.time_limit_tradeoff(table, run.figure("popnas_time_limit.png"),
+                                "Time limit L: accuracy versus search training time (surrogate)")
+    return [TableSection(
+        "popnas_time_limit", "The time limit L: search cost versus accuracy, PNAS and POPNAS (surrogate)", table,
+        settings={"max_blocks": max_blocks, "K": K, "quantiles": quantiles, "searches": strategies,
+                  "seeds": cfg.get("seeds", run.seeds[:1]),
+                  "predictors": {s: (run.get("popnas_v1", {}).get("predictor", POPNAS_V1["predictor"])
+                                     if s == "popnas_v1" else predictor.get("predictor", "mlp-ensemble"))
+                                 for s in strategies}},
+        figures=("popnas_time_limit.png",),
+        notes=("L = the given quantile of the seed's PNAS step-1 measured one-block times, times B, one limit "
+               "for every step as in the paper; children predicted (NNLS, POPNAS's final regressor) slower than "
+               "L are dropped before the front. PNAS with L is POPNAS without a front: the limit, then the top "
+               "K by predicted accuracy. `quantile` NaN is no limit (the Table 7-8 searches). Values are means "
+               "over the seeds."),
+    )]
 
 
 def _pnas_fig4(run: PaperRun) -> list[TableSection]:
@@ -484,6 +605,7 @@ STUDIES: dict[str, Callable[[PaperRun], list[TableSection]]] = {
     "surrogate_calibration": _surrogate_calibration,
     "popnas_regressors": _popnas_regressors,
     "popnas_searches": _popnas_searches,
+    "popnas_time_limit": _popnas_time_limit,
     "pnas_table1": _pnas_table1,
     "pnas_fig4": _pnas_fig4,
     "thesis_rastrigin": _thesis_rastrigin,

@@ -1,4 +1,5 @@
-"""Studies ``popnas_table7``, ``popnas_table8`` and ``pnas_fig4``: what the searches find, and at what cost.
+"""Studies ``popnas_table7``, ``popnas_table8``, ``popnas_fronts``, ``popnas_time_limit`` and ``pnas_fig4``:
+what the searches find, and at what cost.
 
 Each function takes finished searches' ``trained`` tables and returns a DataFrame.
 """
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
+import numpy as np
 import pandas as pd
 
 from harness.search.base import top_m_curve
@@ -29,38 +31,124 @@ def popnas_table7(trained: pd.DataFrame, tops: Sequence[int] = (1, 5, 25)) -> pd
     return pd.DataFrame(rows)
 
 
-def popnas_table8(pnas: pd.DataFrame, popnas: pd.DataFrame) -> pd.DataFrame:
+def _cost_rows(search: str, front: str, trained: pd.DataFrame) -> list[dict]:
+    """Table 8's rows of one search: its best cell, its total cost, and per step cost and accuracy."""
+    cells = trained[trained["blocks"] > 0]
+    best = cells.loc[cells["accuracy"].idxmax()]
+    tag = {"search": search, "front": front}
+    rows = [
+        {"quantity": "best cell accuracy", **tag, "step": 0, "value": float(best["accuracy"])},
+        {"quantity": "best cell training time [min]", **tag, "step": 0, "value": float(best["train_time"]) / 60},
+        {"quantity": "search training time [min]", **tag, "step": 0, "value": float(trained["train_time"].sum()) / 60},
+    ]
+    for step, group in trained.groupby("step"):
+        rows += [
+            {"quantity": "step training time [min]", **tag, "step": int(step),
+             "value": float(group["train_time"].sum()) / 60},
+            {"quantity": "mean training time per cell [s]", **tag, "step": int(step),
+             "value": float(group["train_time"].mean())},
+            {"quantity": "mean accuracy of trained cells", **tag, "step": int(step),
+             "value": float(group.loc[group["blocks"] > 0, "accuracy"].mean())},
+        ]
+    return rows
+
+
+def popnas_table8(pnas: pd.DataFrame, popnas: pd.DataFrame | Mapping[str, pd.DataFrame]) -> pd.DataFrame:
     """Best cell and search cost of PNAS versus POPNAS (POPNAS Table 8 and section 4.2).
 
-    Layout ``quantity``, ``search``, ``step`` (0 for whole-run quantities),
-    ``value``. Training times are the backend's (seconds; minutes where the
-    quantity says so, to match the paper).
+    ``popnas`` is one POPNAS run's ``trained`` table, or a mapping of front
+    rule (``"strict"``, ``"v1"`` ...) to runs. Layout ``quantity``,
+    ``search``, ``front`` (``"-"`` for PNAS), ``step`` (0 for whole-run
+    quantities), ``value``. Training times are the backend's (seconds;
+    minutes where the quantity says so, to match the paper). Per POPNAS run
+    it adds the speed-up over PNAS (total training time, and the last
+    step's: the paper's "2x" is the B = 5 step, 11 d 15 h versus 5 d 23 h)
+    and the relative change of the best cell's accuracy and of the last
+    step's mean accuracy (the paper's -13.3 %: 0.770 to 0.637 at B = 5).
+    """
+    runs = {"strict": popnas} if isinstance(popnas, pd.DataFrame) else dict(popnas)
+    rows = _cost_rows("pnas", "-", pnas)
+    for front, trained in runs.items():
+        rows += _cost_rows("popnas", front, trained)
+    frame = pd.DataFrame(rows)
+    last = max(int(pnas["step"].max()), *(int(t["step"].max()) for t in runs.values()))
+
+    def value(quantity: str, search: str, front: str, step: int = 0) -> float:
+        hit = frame[(frame["quantity"] == quantity) & (frame["search"] == search) & (frame["front"] == front)
+                    & (frame["step"] == step)]
+        return float(hit["value"].iloc[0])
+
+    comparisons = []
+    for front in runs:
+        comparisons += [
+            {"quantity": "speed-up of POPNAS over PNAS (training time)", "search": "popnas", "front": front,
+             "step": 0, "value": value("search training time [min]", "pnas", "-")
+             / value("search training time [min]", "popnas", front)},
+            {"quantity": "speed-up of POPNAS over PNAS at the last step (training time)", "search": "popnas",
+             "front": front, "step": last, "value": value("step training time [min]", "pnas", "-", last)
+             / value("step training time [min]", "popnas", front, last)},
+            {"quantity": "best cell accuracy, change versus PNAS [%]", "search": "popnas", "front": front,
+             "step": 0, "value": 100 * (value("best cell accuracy", "popnas", front)
+                                        / value("best cell accuracy", "pnas", "-") - 1)},
+            {"quantity": "mean accuracy of the last step's cells, change versus PNAS [%]", "search": "popnas",
+             "front": front, "step": last,
+             "value": 100 * (value("mean accuracy of trained cells", "popnas", front, last)
+                             / value("mean accuracy of trained cells", "pnas", "-", last) - 1)},
+        ]
+    return pd.concat([frame, pd.DataFrame(comparisons)], ignore_index=True)
+
+
+def popnas_fronts(runs: Mapping[tuple[str, str], tuple[pd.DataFrame, pd.DataFrame | None]], K: int) -> pd.DataFrame:
+    """Per step: candidates, front size, cells trained and training time of each search.
+
+    ``runs`` maps ``(search, front)`` to ``(trained, candidates)``: a
+    search's ``trained`` table and its per-step ``candidates`` summary
+    (``SearchResult.candidates``; ``None`` when the run did not keep one).
+    Without a summary, a POPNAS step that trained fewer than ``K`` cells
+    trained its whole front (it trains ``min(K, front)``), so its front size
+    is still known; otherwise it is left out. Layout ``search``, ``front``,
+    ``step``, ``quantity`` ("candidates", "within time limit", "front size",
+    "cells trained", "step training time [min]"), ``value``.
     """
     rows = []
-    for name, trained in (("pnas", pnas), ("popnas", popnas)):
+    for (search, front), (trained, candidates) in runs.items():
         cells = trained[trained["blocks"] > 0]
-        best = cells.loc[cells["accuracy"].idxmax()]
-        rows += [
-            {"quantity": "best cell accuracy", "search": name, "step": 0, "value": float(best["accuracy"])},
-            {"quantity": "best cell training time [min]", "search": name, "step": 0,
-             "value": float(best["train_time"]) / 60},
-            {"quantity": "search training time [min]", "search": name, "step": 0,
-             "value": float(trained["train_time"].sum()) / 60},
-        ]
-        for step, group in trained.groupby("step"):
-            rows += [
-                {"quantity": "step training time [min]", "search": name, "step": int(step),
-                 "value": float(group["train_time"].sum()) / 60},
-                {"quantity": "mean training time per cell [s]", "search": name, "step": int(step),
-                 "value": float(group["train_time"].mean())},
-                {"quantity": "mean accuracy of trained cells", "search": name, "step": int(step),
-                 "value": float(group.loc[group["blocks"] > 0, "accuracy"].mean())},
-            ]
-    frame = pd.DataFrame(rows)
-    total = frame[frame["quantity"] == "search training time [min]"].set_index("search")["value"]
-    speedup = pd.DataFrame([{"quantity": "speed-up of POPNAS over PNAS (training time)", "search": "popnas",
-                             "step": 0, "value": float(total["pnas"] / total["popnas"])}])
-    return pd.concat([frame, speedup], ignore_index=True)
+        summary = None if candidates is None else candidates.set_index("step")
+        for step, group in cells.groupby("step"):
+            step = int(step)
+            values = {"cells trained": len(group),
+                      "step training time [min]": float(trained.loc[trained["step"] == step, "train_time"].sum()) / 60}
+            if summary is not None and step in summary.index:
+                values["candidates"] = int(summary.loc[step, "candidates"])
+                for column, quantity in (("within_time_limit", "within time limit"), ("pareto_front", "front size")):
+                    if column in summary.columns:
+                        values[quantity] = int(summary.loc[step, column])
+            elif search == "popnas" and step > 1 and len(group) < K:
+                values["front size"] = len(group)
+            rows += [{"search": search, "front": front, "step": step, "quantity": quantity, "value": float(v)}
+                     for quantity, v in values.items()]
+    return pd.DataFrame(rows)
+
+
+def popnas_time_limit(runs: Mapping[tuple[str, float | None, float | None], pd.DataFrame]) -> pd.DataFrame:
+    """The time limit L's trade-off: cost and accuracy of each search at each L.
+
+    ``runs`` maps ``(search, quantile, time_limit)`` to a ``trained`` table
+    (``None`` quantile and limit: no limit). Layout ``search``, ``quantile``,
+    ``time_limit`` (seconds; NaN = none), ``cells trained``, ``search
+    training time [min]``, ``best cell accuracy``, ``mean accuracy of the
+    last step's cells``.
+    """
+    rows = []
+    for (search, quantile, limit), trained in runs.items():
+        cells = trained[trained["blocks"] > 0]
+        last = cells[cells["step"] == cells["step"].max()]
+        rows.append({"search": search, "quantile": np.nan if quantile is None else float(quantile),
+                     "time_limit": np.nan if limit is None else float(limit), "cells trained": len(cells),
+                     "search training time [min]": float(trained["train_time"].sum()) / 60,
+                     "best cell accuracy": float(cells["accuracy"].max()),
+                     "mean accuracy of the last step's cells": float(last["accuracy"].mean())})
+    return pd.DataFrame(rows)
 
 
 def pnas_fig4(trained_by_strategy: Mapping[str, Sequence[pd.DataFrame]],

@@ -114,6 +114,10 @@ class PaperSettings:
     rastrigin: PaperRastriginSettings = field(default_factory=PaperRastriginSettings)
     #: options of the regularized-evolution baseline (population_size, sample_size).
     evolution: Dict[str, Any] = field(default_factory=dict)
+    #: options of ``POPNAS.v1``, the v1 preset of Tables 7-8 (predictor_options, ...).
+    popnas_v1: Dict[str, Any] = field(default_factory=dict)
+    #: the time-limit study: quantiles of the one-block times, searches, seeds.
+    popnas_time_limit: Dict[str, Any] = field(default_factory=dict)
     #: options of the PNAS Table 1 study (``ablations.pnas_table1``).
     pnas_table1: Dict[str, Any] = field(default_factory=dict)
     #: options of the NAS-Bench-201 studies (data_dir, time_regressors, predictor_ranking).
@@ -298,11 +302,17 @@ class SearchConfig:
 @dataclass
 class POPNASConfig(SearchConfig):
     """POPNAS's own settings. ``time_regressor`` and ``time_encoding`` go together;
-    both null = POPNAS's final model (``harness.search.default_time_regressor``)."""
+    both null = POPNAS's final model (``harness.search.default_time_regressor``).
+    ``front`` is the front rule (``harness.search.pareto.FRONT_RULES``);
+    ``integer_time_features`` the v1 code's truncation of the predicted cells'
+    time features (needs the final model). ``search=popnas_v1`` sets both as
+    ``harness.search.POPNAS_V1`` does."""
 
     name: str = "popnas"
     time_limit: Optional[float] = None
     pareto: bool = True
+    front: str = "strict"
+    integer_time_features: bool = False
     initial_thrust: bool = True
     time_regressor: Optional[str] = None
     time_encoding: Optional[str] = None

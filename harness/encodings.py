@@ -347,6 +347,45 @@ class SlidingBlocks(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         return self.estimator_.predict(X)
 
 
+class TruncatedPredictionFeatures(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
+    """``regressor`` fitted on the features as they are, predicting on them truncated to integers.
+
+    A quirk of the POPNAS v1 code (``AndreaFalanti/popnas`` at ``31ce4e5``):
+    ``train.py`` (``Train.process``) writes the regressor's training rows
+    with the dynamic re-index ``8 * time_o / max(T_1)`` as a real number,
+    but ``encoder.py`` (``ControllerManager.update_step``) builds each
+    child's prediction row with ``np.concatenate(reindexed_child,
+    axis=None).astype('int32')``, truncating the re-indexed operators
+    towards zero (2.9 -> 2) before ``regressor_NNLS.predict``. Children
+    whose operators truncate alike then get identical predicted times.
+    Placed after :class:`CellFeatures` in the pipeline
+    (:meth:`EncodingConfig.build_regressor` with
+    ``integer_prediction_features``).
+
+    Attributes
+    ----------
+    regressor_:
+        the fitted clone of ``regressor``.
+    n_features_in_:
+        number of features.
+    """
+
+    def __init__(self, regressor):
+        self.regressor = regressor
+
+    def fit(self, X, y):
+        """Fit a clone of ``regressor`` on ``(X, y)`` unchanged (v1's training rows are not cast)."""
+        X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, reset=True)
+        self.regressor_ = clone(self.regressor).fit(X, y)
+        return self
+
+    def predict(self, X):
+        """``regressor_``'s predictions for ``X`` truncated to int32, as v1 predicts."""
+        check_is_fitted(self)
+        X = validate_data(self, X, dtype=np.float64, reset=False)
+        return self.regressor_.predict(X.astype(np.int32).astype(np.float64))
+
+
 def regressor_training_rows(history: pd.DataFrame, step: int, initial_thrust: bool = True) -> pd.DataFrame:
     """The measured rows POPNAS's time regressor ``R_step`` trains on (POPNAS 3.2, 3.3.2).
 
@@ -389,12 +428,17 @@ class EncodingConfig:
         train on the slid copies of the cells (:class:`SlidingBlocks`).
     initial_thrust:
         train the step-2 regressor on the empty cell too (:func:`regressor_training_rows`).
+    integer_prediction_features:
+        truncate the features of the cells predicted (not of the training
+        rows) to integers, as the POPNAS v1 code does
+        (:class:`TruncatedPredictionFeatures`); off in the paper's variants.
     """
 
     operator_index: str = "standard"
     inputs: bool = True
     sliding_blocks: bool = True
     initial_thrust: bool = True
+    integer_prediction_features: bool = False
 
     def __post_init__(self) -> None:
         _check_operator_index(self.operator_index)
@@ -408,7 +452,10 @@ class EncodingConfig:
         :func:`harness.regressors.make_time_regressor` knows which.
         """
         features = CellFeatures(max_blocks, lookback, self.operator_index, self.inputs)
-        pipeline = Pipeline([("features", features), ("regressor", clone(regressor))])
+        regressor = clone(regressor)
+        if self.integer_prediction_features:
+            regressor = TruncatedPredictionFeatures(regressor)
+        pipeline = Pipeline([("features", features), ("regressor", regressor)])
         return SlidingBlocks(pipeline, max_blocks) if self.sliding_blocks else pipeline
 
     def training_rows(self, history: pd.DataFrame, step: int) -> pd.DataFrame:

@@ -99,13 +99,15 @@ def build_search(search: Mapping[str, Any], predictor: Mapping[str, Any] | None,
     from harness.search import PNAS, POPNAS, RandomSearch, RegularizedEvolution
 
     strategies = {cls.name: cls for cls in (PNAS, POPNAS, RandomSearch, RegularizedEvolution)}
+    # presets: an option of the search group that configures a strategy (conf/search/<preset>.yaml)
+    strategies["popnas_v1"] = POPNAS
     name = search["name"]
     if name not in strategies:
         raise ValueError(f"unknown search {name!r}; choose one of {sorted(strategies)}")
     options = _given(search, "time_regressor", "time_encoding")
     if issubclass(strategies[name], PNAS):
         options.update(predictor=predictor["name"], predictor_options=dict(predictor["options"]))
-    if name == "popnas":
+    if strategies[name] is POPNAS:
         options.update(_popnas_time_regressor(search, space))
     return strategies[name](space, backend, seed=seed, **options)
 

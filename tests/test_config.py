@@ -52,7 +52,9 @@ def test_groups_match_the_registries():
     assert options("predictor") == set(PREDICTOR_NAMES)
     assert options("regressor") == set(REGRESSORS)
     assert options("encoding") == set(PAPER_VARIANTS)
-    assert options("search") == {cls.name for cls in (PNAS, POPNAS, RandomSearch, RegularizedEvolution)}
+    # plus popnas_v1, a preset of POPNAS
+    assert options("search") == {cls.name for cls in (PNAS, POPNAS, RandomSearch, RegularizedEvolution)} | {
+        "popnas_v1"}
     assert options("executor") == {"serial", "process", "submitit_local", "submitit_slurm", "dask_local"}
     assert options("experiment") == {"paper", "search", "regressor_ablation"}
 

@@ -33,6 +33,8 @@ SMALL_SETTINGS = {
     "measured_table": "none",  # surrogate only: golden files must not depend on the recording
     "predictor": {"predictor": "mlp", "predictor_options": {"epochs": 20, "output_bias": None}},
     "evolution": {"population_size": 20, "sample_size": 5},
+    "popnas_v1": {"predictor_options": {"epochs": 10, "output_bias": None}},
+    "popnas_time_limit": {"quantiles": [0.5, 0.9], "searches": ["pnas", "popnas"], "seeds": [0], "K": 16},
     "calibration_cells_per_block_count": 200,
     "regressors": {"max_blocks": 3,
                    "xgboost_grid": {"max_depth": [2], "n_estimators": [50], "learning_rate": [0.1]}},
@@ -127,7 +129,7 @@ def _tolerances(table_id: str, frame: pd.DataFrame) -> dict[str, dict[str, float
 
 
 TABLE_IDS = ["space_counts", "surrogate_calibration", "popnas_table3", "popnas_table4", "popnas_table5",
-             "popnas_table6", "popnas_table7", "popnas_table8", "pnas_table1", "pnas_fig4", "thesis_table4_3",
+             "popnas_table6", "popnas_table7", "popnas_table8", "popnas_fronts", "popnas_time_limit", "pnas_table1", "pnas_fig4", "thesis_table4_3",
              "thesis_table5_4", "thesis_kendall_fidelity", "nb201_time_regressors", "nb201_predictor_ranking"]
 
 

@@ -7,10 +7,11 @@ cell with its ``step``, ``cell``, ``accuracy`` and ``train_time``.
 
 from harness.search.base import SearchResult, Strategy
 from harness.search.baselines import RandomSearch, RegularizedEvolution, mutate
-from harness.search.pareto import pareto_front, top_k
-from harness.search.progressive import PNAS, POPNAS, default_time_regressor
+from harness.search.pareto import FRONT_RULES, front_mask, layered_front, pareto_front, top_k, v1_front
+from harness.search.progressive import PNAS, POPNAS, POPNAS_V1, default_time_regressor
 
 __all__ = [
-    "PNAS", "POPNAS", "RandomSearch", "RegularizedEvolution", "SearchResult", "Strategy",
-    "default_time_regressor", "mutate", "pareto_front", "top_k",
+    "FRONT_RULES", "PNAS", "POPNAS", "POPNAS_V1", "RandomSearch", "RegularizedEvolution", "SearchResult",
+    "Strategy", "default_time_regressor", "front_mask", "layered_front", "mutate", "pareto_front", "top_k",
+    "v1_front",
 ]

@@ -6,9 +6,12 @@ accuracy predictor fitted on everything trained so far, keeps ``K`` of them,
 trains those, and fits the predictor again (from scratch on all data, as
 PNAS's ensembles are). POPNAS also predicts each child's training time with
 a regressor fitted on the times measured so far, drops children slower than
-``time_limit``, keeps the time-accuracy Pareto front and trains at most
-``K`` of it (the most accurate by prediction). With ``time_limit=None`` and
-``pareto=False`` POPNAS makes exactly PNAS's choices.
+``time_limit``, keeps a time-accuracy front (``front``: the strict Pareto
+front, the POPNAS v1 code's sweep, or layered fronts; see
+``harness.search.pareto``) and trains at most ``K`` of it (the most accurate
+by prediction). With ``time_limit=None`` and ``pareto=False`` POPNAS makes
+exactly PNAS's choices. :data:`POPNAS_V1` (``POPNAS.v1(...)``) is POPNAS as
+its published code ran it.
 """
 
 from __future__ import annotations
@@ -23,11 +26,43 @@ from backends.base import Backend
 from harness.search.base import Strategy
 from harness.search.checkpoint import SearchRun
 from harness.search.drift import DriftMonitor
-from harness.search.pareto import pareto_front, top_k
+from harness.search.pareto import FRONT_RULES, front_mask, top_k
 from harness.space import CellBatch, CellSpace
 
 #: Candidates kept in full in a step's ``predictions`` table; above it, a seeded sample.
 PREDICTIONS_KEPT = 20_000
+
+#: POPNAS as its published code ran it (``AndreaFalanti/popnas`` at ``31ce4e5``), as
+#: ``POPNAS(**POPNAS_V1)`` / ``POPNAS.v1(...)`` options. What each changes, and where it comes from:
+#:
+#: * ``front="v1"``: the front sweep of ``encoder.py``, ``ControllerManager.update_step``
+#:   (:func:`harness.search.pareto.v1_front`): children tied in predicted time stay on the front.
+#: * ``integer_time_features=True``: in the same loop the children's re-indexed features go
+#:   through ``reindexed_child = np.concatenate(reindexed_child, axis=None).astype('int32')``
+#:   before ``regressor_NNLS.predict``, while ``train.py`` (``Train.process``) writes the
+#:   training rows uncast (:class:`harness.encodings.TruncatedPredictionFeatures`).
+#: * ``predictor="lstm"``: the paper's controller is an LSTM (POPNAS 3.3, 4.1: "an LSTM as in
+#:   the PNAS algorithm, with a learning rate fixed to 0.002"). ``harness.predictors``' LSTM
+#:   uses PNAS's rule, Adam at 0.01 after step 1 (one-block cells only) and 0.002 after.
+#: * ``time_limit=None``: ``ControllerManager`` defaults to ``T=np.inf`` and ``train.py``
+#:   passes no ``T``, so the published code ran without a limit.
+#:
+#: v1 behaviour not reproduced here (the harness cannot, or it is no selection rule):
+#:
+#: * ``StateSpace._construct_permutations`` has its de-duplication conditions commented out,
+#:   so v1 scores (and may train) both branch orders of a block and every ordered one-block
+#:   cell (256 at step 1 with lookback 2); the harness's cells are canonical by construction.
+#: * The v1 controller (``Controller``/``ControllerManager``; sizes from ``train.py``): an LSTM
+#:   of 100 units over ``2b`` steps, each step an (input, operator) pair of 20-d embeddings,
+#:   trained with MSE, batch size 1, 10 epochs per step, Adam at
+#:   ``exponential_decay(0.001, step, 500, 0.98)``, continuing from the previous step's
+#:   weights. Its predictions differ from PNAS's controller, which the preset uses as the
+#:   paper describes.
+#: * The NNLS is a-MLLibrary's with ``fit_intercept`` chosen from ``[True, False]`` on the
+#:   training rows (``update_step``'s ``config['NNLS']``); the harness's always fits one.
+#: * ``models_scores[0]`` raises ``IndexError`` when the time limit drops every child.
+POPNAS_V1: dict[str, Any] = {"front": "v1", "integer_time_features": True, "predictor": "lstm",
+                             "time_limit": None}
 
 
 class PNAS(Strategy):
@@ -108,12 +143,23 @@ class POPNAS(PNAS):
     """Pareto-Optimal Progressive NAS (Ardagna et al., section 3.2).
 
     ``time_limit`` (seconds; ``None`` = no limit) drops children whose
-    predicted time exceeds it; ``pareto`` keeps only the predicted
-    time-accuracy front. ``time_regressor`` is a scikit-learn regressor on
-    the cell matrix (``CellSpace.to_matrix``); the default is POPNAS's final
-    choice, NNLS with dynamic re-index and sliding blocks on features without
-    inputs (see ``harness.encodings``). ``initial_thrust`` also trains the
-    empty cell at step 1 so the regressor sees the fixed overhead.
+    predicted time exceeds it (the paper's L; kept when ``<=``, as v1's
+    ``if data[0] <= self.T``); ``pareto`` keeps only a predicted
+    time-accuracy front, built by the rule ``front`` (one of
+    :data:`~harness.search.pareto.FRONT_RULES`: ``"strict"``, the
+    non-dominated set; ``"v1"``, the published code's sweep, which keeps
+    children tied in predicted time; ``"layered"``, successive fronts until
+    ``K`` cells). ``time_regressor`` is a scikit-learn regressor on the cell
+    matrix (``CellSpace.to_matrix``); the default is POPNAS's final choice,
+    NNLS with dynamic re-index and sliding blocks on features without inputs
+    (see ``harness.encodings``). ``initial_thrust`` also trains the empty
+    cell at step 1 so the regressor sees the fixed overhead.
+
+    ``integer_time_features`` (a v1 quirk, off by default) truncates the
+    children's re-indexed features to integers before the default time
+    regressor predicts them, the training rows staying real-valued
+    (:class:`~harness.encodings.TruncatedPredictionFeatures`); it needs the
+    default regressor. :meth:`v1` builds the :data:`POPNAS_V1` preset.
     """
 
     name: ClassVar[str] = "popnas"
@@ -122,20 +168,36 @@ class POPNAS(PNAS):
                  seed: int = 0, time_limit: float | None = None, pareto: bool = True,
                  predictor: str = "mlp-ensemble", predictor_options: dict[str, Any] | None = None,
                  time_regressor: BaseEstimator | None = None, initial_thrust: bool = True,
+                 front: str = "strict", integer_time_features: bool = False,
                  eval_chunk: int | None = None, drift_monitor: DriftMonitor | None = None) -> None:
         super().__init__(space, backend, K=K, epochs=epochs, seed=seed, predictor=predictor,
                          predictor_options=predictor_options, eval_chunk=eval_chunk,
                          drift_monitor=drift_monitor)
         if time_limit is not None and not time_limit > 0:
             raise ValueError(f"time_limit must be positive seconds or None, got {time_limit!r}")
+        if front not in FRONT_RULES:
+            raise ValueError(f"front must be one of {FRONT_RULES}, got {front!r}")
+        if integer_time_features and time_regressor is not None:
+            raise ValueError("integer_time_features truncates the default time regressor's features; "
+                             "with your own time_regressor, build the truncation into it "
+                             "(harness.encodings.EncodingConfig(integer_prediction_features=True))")
         self.time_limit = time_limit
         self.pareto = bool(pareto)
+        self.front = front
+        self.integer_time_features = bool(integer_time_features)
         self.initial_thrust = bool(initial_thrust)
-        self.time_regressor = time_regressor if time_regressor is not None else default_time_regressor(space)
+        self.time_regressor = (time_regressor if time_regressor is not None
+                               else default_time_regressor(space, self.integer_time_features))
+
+    @classmethod
+    def v1(cls, space: CellSpace, backend: Backend, **overrides: Any) -> "POPNAS":
+        """POPNAS as its published code ran it: :data:`POPNAS_V1`, with ``overrides`` on top."""
+        return cls(space, backend, **{**POPNAS_V1, **overrides})
 
     def settings(self) -> dict[str, Any]:
         """The run's settings (``search.json``)."""
         return {**super().settings(), "time_limit": self.time_limit, "pareto": self.pareto,
+                "front": self.front, "integer_time_features": self.integer_time_features,
                 "initial_thrust": self.initial_thrust, "time_regressor": repr(self.time_regressor)}
 
     def _first_step_cells(self) -> CellBatch:
@@ -145,7 +207,7 @@ class POPNAS(PNAS):
         return cells
 
     def _select(self, step, candidates, predicted, history, rng):
-        """Time limit, then the Pareto front, then at most ``K`` by predicted accuracy."""
+        """Time limit, then the front (rule ``front``), then at most ``K`` by predicted accuracy."""
         from harness.encodings import regressor_training_rows
 
         rows = regressor_training_rows(history, step, initial_thrust=self.initial_thrust)
@@ -157,7 +219,7 @@ class POPNAS(PNAS):
             keep &= predicted_time <= self.time_limit
         front = np.zeros(len(candidates), bool)
         kept = np.flatnonzero(keep)
-        front[kept[pareto_front(predicted_time[kept], predicted[kept])]] = True
+        front[kept[front_mask(self.front, predicted_time[kept], predicted[kept], self.K)]] = True
         pool = np.flatnonzero(front if self.pareto else keep)
         index = pool[top_k(predicted[pool], self.K)]
         # PNAS's pick from the same candidates, kept for comparison (POPNAS Figs. 6-7)
@@ -176,13 +238,20 @@ class POPNAS(PNAS):
         return index, extra, tables
 
 
-def default_time_regressor(space: CellSpace) -> BaseEstimator:
-    """POPNAS's final time model (section 4.1.3): NNLS, dynamic re-index, no inputs, sliding blocks."""
+def default_time_regressor(space: CellSpace, integer_features: bool = False) -> BaseEstimator:
+    """POPNAS's final time model (section 4.1.3): NNLS, dynamic re-index, no inputs, sliding blocks.
+
+    ``integer_features`` adds the v1 code's truncation of the predicted
+    cells' features (:class:`~harness.encodings.TruncatedPredictionFeatures`).
+    """
+    import dataclasses
+
     from harness.encodings import PAPER_VARIANTS
     from harness.regressors import make_time_regressor
 
-    return make_time_regressor("nnls", PAPER_VARIANTS["dynamic_without_inputs"],
-                               max_blocks=space.max_blocks, lookback=space.lookback)
+    encoding = dataclasses.replace(PAPER_VARIANTS["dynamic_without_inputs"],
+                                   integer_prediction_features=bool(integer_features))
+    return make_time_regressor("nnls", encoding, max_blocks=space.max_blocks, lookback=space.lookback)
 
 
 def _candidate_tables(space: CellSpace, step: int, candidates: CellBatch, rng: np.random.Generator,
