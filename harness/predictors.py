@@ -43,6 +43,13 @@ Choices the paper leaves open (documented here)
       ``k`` is fit from scratch on all folds but ``k`` with its own seed.
 
 Speed
+    The members of an MLP ensemble train as one model whose weights are stacked on a leading
+    member axis (:func:`_fit_mlp_stack`): one set of batched products and one fused Adam step per
+    minibatch for all members, every member with its own fold, seed, initialisation and
+    minibatch order, and the first layer through a per-step token table instead of a product per
+    cell. Measured on a loaded 2-core machine (CPU time): 1.2 s instead of 6.0 s for five members
+    on 256 five-block cells. LSTM members still train one after another (their prefix plans differ
+    by minibatch).
     Fitting runs torch single-threaded (minibatch ops are too small to
     gain from threads) and prediction runs independent chunks on a pool of
     as many threads as torch is set to use; torch's thread setting is
@@ -629,8 +636,9 @@ def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.n
     its pre-activation is the cell's :func:`_token_counts` times :func:`_first_layer_table`: a
     ``(28, H)`` table per member and step instead of a ``(4D, H)`` product per cell.
 
-    The result equals separate fits up to floating-point reassociation (measured on 256 five-block
-    cells: predictions within 1e-9, ``tests/test_predictors.py``).
+    The result equals separate fits up to the order of some float64 sums (measured on 256 five-block
+    cells after 200 epochs: weights within 4e-14, predictions within 5e-16; ``tests/test_predictors.py``
+    holds them to 1e-9).
     """
     first = members[0]
     M, epochs, batch_size = len(members), int(first.epochs), int(first.batch_size)
