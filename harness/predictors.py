@@ -609,12 +609,19 @@ def _first_layer_table(embed_in: torch.Tensor, embed_op: torch.Tensor, weight: t
     """``(M, 2V + 16, H)``: each token's share of the first layer at each block position.
 
     ``weight`` is ``(M, H, 4D)``, its column blocks reading ``I1, I2, O1, O2``; the rows follow
-    :func:`_token_counts`'s columns.
+    :func:`_token_counts`'s columns. The tokens' embeddings are laid out block-diagonally,
+    ``(M, 2V + 16, 4D)`` with zeros off their position's block, so that one product with the whole
+    weight gives the table: splitting the weight instead makes its gradient a concatenation of
+    four pieces, a copy of the largest weight every step.
     """
-    # split, not four slices: split's backward is one concatenation, slices' each fill a zero weight
-    parts = weight.split(embed_in.shape[-1], dim=2)
-    return torch.cat([torch.bmm(table, part.transpose(1, 2))
-                      for table, part in zip((embed_in, embed_in, embed_op, embed_op), parts)], dim=1)
+    dim = embed_in.shape[-1]
+    rows = torch.cat([embed_in, embed_in, embed_op, embed_op], dim=1)  # (M, 2V + 16, D)
+    positions = torch.repeat_interleave(torch.arange(4, device=rows.device),
+                                        torch.tensor([len(embed_in[0])] * 2 + [len(embed_op[0])] * 2,
+                                                     device=rows.device))
+    own = (positions[:, None] == torch.arange(4, device=rows.device)[None, :]).to(rows.dtype)
+    blocks = (rows.unsqueeze(2) * own[None, :, :, None]).reshape(rows.shape[0], rows.shape[1], 4 * dim)
+    return torch.bmm(blocks, weight.transpose(1, 2))
 
 
 def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.ndarray,
