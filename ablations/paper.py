@@ -599,6 +599,44 @@ def _nb201(run: PaperRun) -> list[TableSection]:
     return sections
 
 
+def _fidelity_dial(run: PaperRun) -> list[TableSection]:
+    from ablations.fidelity_dial import (
+        METHODS,
+        TAUS,
+        fidelity_runs,
+        method_order_agreement,
+        plot_fidelity_dial,
+        summarise,
+    )
+
+    # reduced scale: the full study (B=5, K=256, 20 seeds) is the fidelity_dial sweep (README)
+    cfg = {"max_blocks": 3, "K": 32, "rank_sample": 20_000, "taus": list(TAUS), "methods": list(METHODS),
+           **run.get("fidelity_dial", {})}
+    predictor = run.get("predictor", {})
+    runs = fidelity_runs(cfg["methods"], cfg["taus"], cfg.get("seeds", run.seeds), max_blocks=cfg["max_blocks"],
+                         K=cfg["K"], rank_sample=cfg["rank_sample"],
+                         predictor=predictor.get("predictor", "mlp-ensemble"),
+                         predictor_options=predictor.get("predictor_options", {}),
+                         surrogate_options={k: v for k, v in run.get("surrogate", {}).items() if k != "tau"})
+    summary = summarise(runs)
+    plot_fidelity_dial(summary, run.figure("fidelity_dial.png"))
+    settings = {**cfg, "seeds": sorted(runs["seed"].unique().tolist()),
+                "predictor": predictor.get("predictor", "mlp-ensemble")}
+    note = ("Each run is one search on the surrogate at evaluator fidelity tau (Kendall tau-b of noisy to "
+            "clean accuracy; the clean landscape is the same at every tau). `best_clean_accuracy` is the "
+            "clean accuracy of the trained cell with the best noisy accuracy, `clean_top_fraction` the "
+            "share of a uniform sample of the space that beats it; mean and 95% Student-t interval over "
+            "seeds. A reduced scale; the full study is the `fidelity_dial` sweep (README).")
+    return [
+        TableSection("fidelity_dial", "Search quality versus evaluator fidelity (issue 15)", summary,
+                     notes=note, settings=settings, figures=("fidelity_dial.png",)),
+        TableSection("fidelity_dial_order", "Order of the methods at each tau against the clean landscape",
+                     method_order_agreement(summary),
+                     notes="Methods best first by mean `best_clean_accuracy`; Kendall's tau-b between that "
+                           "order and the order at tau = 1.", settings=settings),
+    ]
+
+
 #: Study id -> builder of its report sections, in report order.
 STUDIES: dict[str, Callable[[PaperRun], list[TableSection]]] = {
     "space_counts": _space_counts,
@@ -611,6 +649,7 @@ STUDIES: dict[str, Callable[[PaperRun], list[TableSection]]] = {
     "thesis_rastrigin": _thesis_rastrigin,
     "thesis_kendall_fidelity": _thesis_kendall_fidelity,
     "nb201": _nb201,
+    "fidelity_dial": _fidelity_dial,
 }
 
 

@@ -104,19 +104,29 @@ class Backend(abc.ABC):
     ) -> pd.DataFrame:
         """The protocol's DataFrame from measured columns (shared by all backends)."""
         n = len(cells)
+        # PNAS/POPNAS spaces build the text column without a Python string per cell
+        texts = self.space.format_column(cells) if isinstance(self.space, CellSpace) else (
+            self.space.format_array(cells) if n else np.array([], dtype=object))
         columns: dict[str, Any] = {
-            "cell": self.space.format_array(cells) if n else np.array([], dtype=object),
+            "cell": texts,
             "blocks": cells.num_blocks.astype(np.int64),
             "accuracy": np.asarray(measured["accuracy"], dtype=np.float64),
             "train_time": np.asarray(measured["train_time"], dtype=np.float64),
             "epochs": np.full(n, epochs, np.int64),
             "seed": np.full(n, seed, np.int64),
-            "backend": self.name,
+            "backend": _constant_text(self.name, n),
         }
         for key, value in measured.items():
             if key not in columns:
                 columns[key] = value
-        columns["harness_version"] = harness.__version__
-        columns["git_commit"] = git_commit() or "unknown"
-        columns["backend_options"] = json.dumps(self.options(), sort_keys=True)
+        columns["harness_version"] = _constant_text(harness.__version__, n)
+        columns["git_commit"] = _constant_text(git_commit() or "unknown", n)
+        columns["backend_options"] = _constant_text(json.dumps(self.options(), sort_keys=True), n)
         return pd.DataFrame(columns, index=pd.RangeIndex(n))
+
+
+def _constant_text(value: str, n: int) -> pd.Categorical:
+    """``n`` copies of ``value`` as a one-category categorical: a text column (in pandas and, dictionary-
+    encoded, in parquet) that costs a byte a row, where a broadcast string costs a copy of it per row
+    (the options' JSON is hundreds of bytes)."""
+    return pd.Categorical.from_codes(np.zeros(n, np.int8), categories=pd.Index([value], dtype="str"))

@@ -122,6 +122,8 @@ class PaperSettings:
     pnas_table1: Dict[str, Any] = field(default_factory=dict)
     #: options of the NAS-Bench-201 studies (data_dir, time_regressors, predictor_ranking).
     nb201: Dict[str, Any] = field(default_factory=dict)
+    #: scale of the fidelity_dial study (max_blocks, K, taus, methods, seeds, rank_sample).
+    fidelity_dial: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -148,6 +150,25 @@ class RegressorAblationExperiment(ExperimentConfig):
 
     name: str = "regressor_ablation"
     space: SpaceConfig = field(default_factory=SpaceConfig)
+
+
+@dataclass
+class FidelityDialExperiment(ExperimentConfig):
+    """One run of the ``fidelity_dial`` study (``ablations.fidelity_dial.fidelity_run``): the search
+    ``method`` with the job's seed on the surrogate at evaluator fidelity ``tau``."""
+
+    name: str = "fidelity_dial"
+    method: str = "pnas"
+    tau: float = 1.0
+    max_blocks: int = 5
+    K: int = 256
+    #: uniform cells the picked cell's clean accuracy is ranked among.
+    rank_sample: int = 100_000
+    #: PNAS's and POPNAS's accuracy predictor (``harness.predictors.make_predictor``) and its options.
+    predictor: str = "mlp-ensemble"
+    predictor_options: Dict[str, Any] = field(default_factory=lambda: {"output_bias": None})
+    #: other options of the surrogate (not ``tau``).
+    surrogate: Dict[str, Any] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------------------- backends
@@ -372,6 +393,7 @@ SCHEMAS: tuple[tuple[str, str, type], ...] = (
     ("experiment", "paper", PaperExperiment),
     ("experiment", "search", SearchExperiment),
     ("experiment", "regressor_ablation", RegressorAblationExperiment),
+    ("experiment", "fidelity_dial", FidelityDialExperiment),
     ("backend", "surrogate", SurrogateBackendConfig),
     ("backend", "training", TrainingBackendConfig),
     ("backend", "table", TableBackendConfig),
@@ -421,7 +443,7 @@ register_configs()
 
 __all__ = [
     "BackendConfig", "DaskExecutorConfig", "EncodingChoice", "EvolutionConfig", "ExecutorConfig",
-    "ExperimentConfig", "HarnessConfig", "NB201BackendConfig", "POPNASConfig", "PaperExperiment",
+    "ExperimentConfig", "FidelityDialExperiment", "HarnessConfig", "NB201BackendConfig", "POPNASConfig", "PaperExperiment",
     "PaperRastriginSettings", "PaperRegressorSettings", "PaperSearchSettings",
     "PaperSettings", "PredictorConfig", "ProcessExecutorConfig", "RegressorAblationExperiment",
     "RegressorConfig", "RunFolder", "SCHEMAS", "SearchConfig", "SearchExperiment", "SpaceConfig",

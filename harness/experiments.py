@@ -13,6 +13,11 @@ schema), so notebooks and tests call it without Hydra. The experiments
     ``summary.csv`` (per step: cells trained so far, best accuracy so far,
     training time so far) and ``top_accuracy.csv`` (POPNAS Table 7's
     layout).
+``fidelity_dial``
+    one search (``experiment.method``) with one seed on the surrogate at one evaluator fidelity
+    (``experiment.tau``): ``tables/fidelity.csv``, the run's row of
+    ``ablations.fidelity_dial.METRICS``; the sweep aggregate adds the methods' order agreement
+    and the quality-versus-tau figure.
 ``regressor_ablation``
     one time regressor on one encoding, fitted on the cells trained before
     each step of a search and scored on the cells of that step (POPNAS 4.1):
@@ -64,10 +69,12 @@ class ResultTable:
 
 @dataclass(frozen=True)
 class Experiment:
-    """An experiment's runner ``run(config, output_dir)`` and the result tables it writes."""
+    """An experiment's runner ``run(config, output_dir)``, the result tables it writes, and what the
+    sweep aggregate does after averaging them (``summarise(sweep_dir, tables)``), if anything."""
 
     run: Callable[[Mapping[str, Any], Path], None]
     results: tuple[ResultTable, ...] = ()
+    summarise: Callable[[Path, Mapping[str, pd.DataFrame]], None] | None = None
 
 
 # ---------------------------------------------------------------------------- builders
@@ -350,6 +357,19 @@ def run_regressor_ablation(config: Mapping[str, Any], output_dir: Path) -> None:
     atomic_write_frame(predictions, output_dir / "tables" / "predictions.csv")
 
 
+def run_fidelity_dial(config: Mapping[str, Any], output_dir: Path) -> None:
+    """The ``fidelity_dial`` experiment: one (method, tau, seed) run of ``ablations.fidelity_dial``."""
+    from ablations.fidelity_dial import run_fidelity_dial_job
+
+    run_fidelity_dial_job(config, output_dir)
+
+
+def _summarise_fidelity_dial(sweep_dir: Path, tables: Mapping[str, pd.DataFrame]) -> None:
+    from ablations.fidelity_dial import summarise_sweep
+
+    summarise_sweep(sweep_dir, tables)
+
+
 def run_paper_experiment(config: Mapping[str, Any], output_dir: Path) -> None:
     """The ``paper`` experiment: ``ablations.paper.run_paper`` with the experiment's studies and settings."""
     from ablations.paper import run_paper
@@ -389,6 +409,10 @@ EXPERIMENTS: dict[str, Experiment] = {
     "regressor_ablation": Experiment(run_regressor_ablation, (
         ResultTable("relative_error", ("evaluation", "blocks"), ("mean_relative_error",)),
     )),
+    "fidelity_dial": Experiment(run_fidelity_dial, (
+        ResultTable("fidelity", (), ("best_clean_accuracy", "best_noisy_accuracy", "oracle_clean_accuracy",
+                                     "clean_top_fraction", "search_time", "cells_trained")),
+    ), _summarise_fidelity_dial),
 }
 
 
@@ -409,7 +433,7 @@ def run_experiment(config: Mapping[str, Any], output_dir: str | Path) -> None:
 
 __all__ = [
     "EXPERIMENTS", "Experiment", "ResultTable", "SEARCHABLE_BACKENDS", "SubmititExecutor", "build_backend",
-    "build_search", "build_space", "open_executor", "paper_run_tables", "run_experiment",
+    "build_search", "build_space", "open_executor", "paper_run_tables", "run_experiment", "run_fidelity_dial",
     "run_paper_experiment", "run_regressor_ablation", "run_search", "run_search_folder", "search_summary",
     "shared_search_folder",
 ]

@@ -43,6 +43,13 @@ Choices the paper leaves open (documented here)
       ``k`` is fit from scratch on all folds but ``k`` with its own seed.
 
 Speed
+    The members of an MLP ensemble train as one model whose weights are stacked on a leading
+    member axis (:func:`_fit_mlp_stack`): one set of batched products and one fused Adam step per
+    minibatch for all members, every member with its own fold, seed, initialisation and
+    minibatch order, and the first layer through a per-step token table instead of a product per
+    cell. Measured on a loaded 2-core machine (CPU time): 1.2 s instead of 6.0 s for five members
+    on 256 five-block cells. LSTM members still train one after another (their prefix plans differ
+    by minibatch).
     Fitting runs torch single-threaded (minibatch ops are too small to
     gain from threads) and prediction runs independent chunks on a pool of
     as many threads as torch is set to use; torch's thread setting is
@@ -355,6 +362,16 @@ class _NeuralPredictor(RegressorMixin, BaseEstimator):
     # -- fitting
     def fit(self, X: Any, y: Any) -> "_NeuralPredictor":
         """Fit from scratch on cells ``X`` and accuracies ``y`` (fractions in ``[0, 1]``)."""
+        space = self._check_params()
+        cells = _as_cells(X, space)
+        target = _as_targets(y, len(cells))
+        if len(cells) == 0:
+            raise ValueError("cannot fit a predictor on 0 cells")
+        self._fit_members([self], cells, target, [np.arange(len(cells))])
+        return self
+
+    def _check_params(self) -> CellSpace:
+        """Validate the hyper-parameters (as ``fit`` does); the cell space they describe."""
         space = _space(self.max_blocks, self.lookback)
         for name in ("embedding_dim", "hidden", "epochs", "batch_size"):
             value = getattr(self, name)
@@ -364,11 +381,11 @@ class _NeuralPredictor(RegressorMixin, BaseEstimator):
             raise ValueError(f"lr must be None or a positive number, got {self.lr!r}")
         if self.output_bias is not None and not np.isfinite(self.output_bias):
             raise ValueError(f"output_bias must be None or finite, got {self.output_bias!r}")
-        cells = _as_cells(X, space)
-        target = _as_targets(y, len(cells))
-        if len(cells) == 0:
-            raise ValueError("cannot fit a predictor on 0 cells")
+        return space
 
+    def _start(self, cells: CellBatch, target: np.ndarray) -> torch.Generator:
+        """Set ``lr_`` and ``n_features_in_``, build the seeded ``module_``; the generator, which
+        then draws the minibatch order."""
         self.lr_ = float(self.lr) if self.lr is not None else (
             LR_FIRST_LEVEL if (cells.num_blocks == 1).all() else LR_LATER_LEVELS
         )
@@ -377,10 +394,19 @@ class _NeuralPredictor(RegressorMixin, BaseEstimator):
         self.module_ = self._new_module()
         _init_parameters(self.module_, generator, self._initial_bias(target))
         self.module_.to(self.device)
-        with _single_threaded():
-            self._train(cells, torch.from_numpy(target).to(self.device), generator)
-        self._prepare_inference()
-        return self
+        return generator
+
+    @classmethod
+    def _fit_members(cls, members: list["_NeuralPredictor"], cells: CellBatch, target: np.ndarray,
+                     subsets: list[np.ndarray]) -> None:
+        """Fit each of ``members`` (validated clones that differ in ``seed`` only) on its ``subset``
+        of ``(cells, target)``. Here one after another; the MLP fits them as one stacked model."""
+        for member, subset in zip(members, subsets):
+            part, part_target = cells.take(subset), target[subset]
+            generator = member._start(part, part_target)
+            with _single_threaded():
+                member._train(part, torch.from_numpy(part_target).to(member.device), generator)
+                member._prepare_inference()
 
     def _initial_bias(self, target: np.ndarray) -> float:
         """``output_bias``, or with ``None`` the logit of the mean training accuracy."""
@@ -514,6 +540,11 @@ class MLPPredictor(_NeuralPredictor):
     _module_class = _MLP
     _predict_chunk = 4096
 
+    @classmethod
+    def _fit_members(cls, members, cells, target, subsets):
+        """All members as one stacked model (:func:`_fit_mlp_stack`)."""
+        _fit_mlp_stack(members, cells, target, subsets)
+
     def _prepare_inference(self) -> None:
         """Build ``block_table_``: the first layer's pre-activation share of every block code.
 
@@ -549,6 +580,156 @@ class MLPPredictor(_NeuralPredictor):
             padding_idx=0,
         )
         return self.module_.head(pre1.add_(self.module_.fc1.bias))
+
+
+def _token_counts(cells: CellBatch, lookback: int, num_inputs: int) -> np.ndarray:
+    """``(n, 2 * num_inputs + 2 * 8)``: per cell, how often each token occurs at each block position,
+    over the block count.
+
+    Columns: the ``I1`` input ids, the ``I2`` ids, the ``O1`` operator ids, the ``O2`` ids (the rows
+    of :func:`_first_layer_table`). A row times that table is the MLP's first pre-activation less
+    its bias: the block mean of the embeddings, through the first layer.
+    """
+    tokens = _tokens(cells, lookback)  # (n, B, 4)
+    n, slots = tokens.shape[:2]
+    offsets = np.array([0, num_inputs, 2 * num_inputs, 2 * num_inputs + NUM_OPERATORS])
+    width = 2 * num_inputs + 2 * NUM_OPERATORS
+    counts = cells.num_blocks.astype(np.int64)
+    used = np.arange(slots)[None, :] < counts[:, None]
+    column = (tokens + offsets)[used]  # (used slots, 4)
+    row = np.repeat(np.arange(n), counts)[:, None]
+    weight = np.repeat(1.0 / np.maximum(counts, 1), counts)[:, None]
+    flat = np.bincount((row * width + column).ravel(), np.broadcast_to(weight, column.shape).ravel(),
+                       minlength=n * width)
+    return flat.reshape(n, width)
+
+
+def _first_layer_table(embed_in: torch.Tensor, embed_op: torch.Tensor, weight: torch.Tensor
+                       ) -> torch.Tensor:
+    """``(M, 2V + 16, H)``: each token's share of the first layer at each block position.
+
+    ``weight`` is ``(M, H, 4D)``, its column blocks reading ``I1, I2, O1, O2``; the rows follow
+    :func:`_token_counts`'s columns. The tokens' embeddings are laid out block-diagonally,
+    ``(M, 2V + 16, 4D)`` with zeros off their position's block, so that one product with the whole
+    weight gives the table: splitting the weight instead makes its gradient a concatenation of
+    four pieces, a copy of the largest weight every step.
+    """
+    dim = embed_in.shape[-1]
+    rows = torch.cat([embed_in, embed_in, embed_op, embed_op], dim=1)  # (M, 2V + 16, D)
+    positions = torch.repeat_interleave(torch.arange(4, device=rows.device),
+                                        torch.tensor([len(embed_in[0])] * 2 + [len(embed_op[0])] * 2,
+                                                     device=rows.device))
+    own = (positions[:, None] == torch.arange(4, device=rows.device)[None, :]).to(rows.dtype)
+    blocks = (rows.unsqueeze(2) * own[None, :, :, None]).reshape(rows.shape[0], rows.shape[1], 4 * dim)
+    return torch.bmm(blocks, weight.transpose(1, 2))
+
+
+def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.ndarray,
+                   subsets: list[np.ndarray]) -> None:
+    """Fit ``M`` MLP members at once: weights stacked on a leading member axis, one Adam step for all.
+
+    Each member keeps what a separate fit gives it: its seeded initialisation, its own minibatch
+    order (``randperm`` from its generator each epoch) over its own ``subset``, its learning rate.
+    Step ``s`` of epoch ``e`` gathers every member's ``s``-th minibatch into ``(M, batch, ...)``
+    arrays (shorter minibatches padded with weight 0) and runs the members' forward passes as
+    batched matrix products, so a step costs one set of small ops instead of ``M``. The loss is the
+    sum of the members' mean L1 losses: a member's gradient is its own loss's, and Adam is
+    elementwise, so one fused Adam over the stacked weights updates each member as its own
+    optimiser would. When members run different numbers of minibatches in an epoch (subset sizes on
+    both sides of a multiple of ``batch_size``) or use different learning rates, an unfused Adam
+    with per-member step counts and rates updates only the members that have a minibatch.
+
+    The first layer is linear in the block mean, so (as in :meth:`MLPPredictor._prepare_inference`)
+    its pre-activation is the cell's :func:`_token_counts` times :func:`_first_layer_table`: a
+    ``(28, H)`` table per member and step instead of a ``(4D, H)`` product per cell.
+
+    The result equals separate fits up to the order of some float64 sums (measured on 256 five-block
+    cells after 200 epochs: weights within 4e-14, predictions within 5e-16; ``tests/test_predictors.py``
+    holds them to 1e-9).
+    """
+    first = members[0]
+    M, epochs, batch_size = len(members), int(first.epochs), int(first.batch_size)
+    device = first.device
+    generators = [member._start(cells.take(subset), target[subset]) for member, subset in zip(members, subsets)]
+    names = [name for name, _ in first.module_.named_parameters()]
+    params = [torch.stack([dict(m.module_.named_parameters())[name].detach() for m in members])
+              .requires_grad_() for name in names]
+    embed_in, embed_op, w1, b1, w2, b2, w_out, b_out = params
+    num_inputs = embed_in.shape[1]
+    features = torch.from_numpy(_token_counts(cells, first.lookback, num_inputs)).to(device)
+    targets = torch.from_numpy(np.asarray(target, np.float64)).to(device)
+
+    # every step's minibatches, drawn as the separate fits draw them: (steps, M, batch) rows of the
+    # whole data, their loss weights (1 / minibatch size, 0 on padding) and which members step
+    per_epoch = max(-(-len(subset) // batch_size) for subset in subsets)
+    width = min(batch_size, max(len(subset) for subset in subsets))
+    rows = np.zeros((epochs, per_epoch, M, width), np.int64)
+    weights = np.zeros((epochs, per_epoch, M, width))
+    for k, (subset, generator) in enumerate(zip(subsets, generators)):
+        for epoch in range(epochs):
+            order = subset[torch.randperm(len(subset), generator=generator).numpy()]
+            for step, start in enumerate(range(0, len(subset), batch_size)):
+                batch = order[start:start + batch_size]
+                rows[epoch, step, k, :len(batch)] = batch
+                weights[epoch, step, k, :len(batch)] = 1.0 / len(batch)
+    rows = torch.from_numpy(rows.reshape(-1, M, width)).to(device)
+    weights = torch.from_numpy(weights.reshape(-1, M, width)).to(device)
+    active = (weights[:, :, 0] > 0).cpu().numpy()
+    rates = np.array([member.lr_ for member in members])
+
+    uniform = bool(active.all()) and bool((rates == rates[0]).all())
+    optimiser = torch.optim.Adam(params, lr=float(rates[0]), fused=True) if uniform else _MaskedAdam(params, rates)
+    with _single_threaded():
+        for step in range(len(rows)):
+            batch = rows[step]
+            table = _first_layer_table(embed_in, embed_op, w1)
+            hidden = torch.baddbmm(b1.unsqueeze(1), features[batch], table).relu()
+            hidden = torch.baddbmm(b2.unsqueeze(1), hidden, w2.transpose(1, 2)).relu()
+            logits = torch.baddbmm(b_out.unsqueeze(1), hidden, w_out.transpose(1, 2)).squeeze(-1)
+            loss = ((torch.sigmoid(logits) - targets[batch]).abs() * weights[step]).sum()
+            for param in params:
+                param.grad = None
+            loss.backward()
+            if uniform:
+                optimiser.step()
+            else:
+                optimiser.step(active[step])
+        for k, member in enumerate(members):
+            with torch.no_grad():
+                for name, param in zip(names, params):
+                    dict(member.module_.named_parameters())[name].copy_(param[k])
+            member.module_.eval()
+            member._prepare_inference()
+
+
+class _MaskedAdam:
+    """Adam (PyTorch's, no weight decay) over stacked member weights, with per-member learning
+    rates and step counts: ``step(active)`` updates only the members marked active, leaving the
+    others' weights and moments as they were, as their own optimisers would (they had no step)."""
+
+    def __init__(self, params: list[torch.Tensor], rates: np.ndarray,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.params, self.rates, self.betas, self.eps = params, np.asarray(rates, np.float64), betas, eps
+        self.steps = np.zeros(len(rates), np.int64)
+        self.first = [torch.zeros_like(p) for p in params]
+        self.second = [torch.zeros_like(p) for p in params]
+
+    def step(self, active: np.ndarray) -> None:
+        """One Adam step for the members where ``active`` is true."""
+        beta1, beta2 = self.betas
+        self.steps += active
+        correction1 = 1 - beta1 ** self.steps
+        correction2 = np.sqrt(1 - beta2 ** self.steps)
+        size = np.where(active, self.rates / np.where(active, correction1, 1.0), 0.0)
+        with torch.no_grad():
+            for param, first, second in zip(self.params, self.first, self.second):
+                shape = (len(active),) + (1,) * (param.dim() - 1)
+                keep = torch.from_numpy(active).reshape(shape)
+                grad = param.grad
+                first.copy_(torch.where(keep, first.lerp(grad, 1 - beta1), first))
+                second.copy_(torch.where(keep, second * beta2 + (1 - beta2) * grad * grad, second))
+                denom = second.sqrt() / torch.from_numpy(np.where(active, correction2, 1.0)).reshape(shape)
+                param.sub_(torch.from_numpy(size).reshape(shape) * first / (denom + self.eps))
 
 
 class LSTMPredictor(_NeuralPredictor):
@@ -606,7 +787,8 @@ class EnsemblePredictor(RegressorMixin, BaseEstimator):
         return _space(self.base.max_blocks, self.base.lookback)
 
     def fit(self, X: Any, y: Any) -> "EnsemblePredictor":
-        """Fit every member on its ``n_members - 1`` folds of ``(X, y)``."""
+        """Fit every member on its ``n_members - 1`` folds of ``(X, y)`` (MLP members together, as one
+        stacked model: see :func:`_fit_mlp_stack`)."""
         if not isinstance(self.n_members, (int, np.integer)) or self.n_members < 2:
             raise ValueError(f"n_members must be an integer >= 2, got {self.n_members!r}")
         cells = _as_cells(X, self._space())
@@ -618,10 +800,10 @@ class EnsemblePredictor(RegressorMixin, BaseEstimator):
             )
         folds = KFold(n_splits=self.n_members, shuffle=True, random_state=int(self.seed))
         self.train_indices_ = [train for train, _ in folds.split(np.arange(len(cells)))]
-        self.members_ = [
-            self._member(k).fit(cells.take(train), target[train])
-            for k, train in enumerate(self.train_indices_)
-        ]
+        members = [self._member(k) for k in range(self.n_members)]
+        members[0]._check_params()  # the members share every hyper-parameter but the seed
+        type(members[0])._fit_members(members, cells, target, self.train_indices_)
+        self.members_ = members
         self.n_features_in_ = self.members_[0].n_features_in_
         return self
 

@@ -34,6 +34,8 @@ from dataclasses import dataclass, field
 from typing import Iterator, Literal, Sequence, overload
 
 import numpy as np
+import pandas as pd
+import pyarrow as pa
 
 from harness.operators import NUM_OPERATORS, PNAS_ORDER, POPNAS_ORDER, operator_id
 
@@ -42,6 +44,12 @@ EMPTY = np.int8(-128)
 
 #: Text form of the cell with no blocks.
 EMPTY_CELL_TEXT = "empty"
+
+#: pandas' default text dtype (``str``: Arrow-backed, missing values NaN), that of the cell columns.
+_TEXT_DTYPE = pd.StringDtype("pyarrow", na_value=np.nan)
+
+#: Cells per chunk when building texts: a chunk's padded byte rows (~160 bytes a cell) stay in cache.
+_TEXT_CHUNK = 1 << 14
 
 _BLOCK_RE = re.compile(r"\(([^()]*)\)")
 #: An input token: ASCII digits with an optional minus (``int()`` alone would also take "+1", "1_0" and
@@ -342,7 +350,7 @@ class CellSpace:
     def format(self, cells: Cell | CellBatch) -> str | list[str]:
         """Canonical text of one :class:`Cell` (a str) or of every cell of a batch (a list)."""
         if isinstance(cells, CellBatch):
-            return self.format_array(cells).tolist()
+            return self.format_column(cells).tolist()
         if not cells.blocks:
             return EMPTY_CELL_TEXT
         return "".join(
@@ -350,20 +358,33 @@ class CellSpace:
         )
 
     def format_array(self, cells: CellBatch) -> np.ndarray:
-        """Canonical texts of a batch as a numpy object array, built from per-block-code tables.
+        """Canonical texts of a batch as a numpy object array (of :meth:`format_column`'s texts)."""
+        return self.format_column(cells).to_numpy(dtype=object)
 
-        Vectorised: each block code indexes a table of block texts, and the
-        slots are joined with numpy's elementwise string addition.
+    def format_column(self, cells: CellBatch) -> pd.api.extensions.ExtensionArray:
+        """Canonical texts of a batch as a pandas ``str`` array (pandas' default text dtype, stored as
+        Arrow strings), built without a Python string per cell.
+
+        Every block code indexes a row of a zero-padded byte table of block texts (the cell with no
+        blocks gets the row of ``"empty"``); dropping the padding bytes of a chunk's rows leaves its
+        cells' texts back to back, which with their lengths' running sum is an Arrow string array.
+        Texts are ASCII (no NUL byte), so the padding is exactly the zero bytes.
         """
+        table, lengths = self._block_text_bytes()
         codes = self.block_codes(cells)
-        table = self._block_text_table()
-        text = table[codes[:, 0]]
-        for j in range(1, self.max_blocks):
-            text = text + table[codes[:, j]]
-        text[cells.num_blocks == 0] = EMPTY_CELL_TEXT
-        return text
+        codes[cells.num_blocks == 0, 0] = len(table) - 1  # the row holding "empty"
+        offsets = np.zeros(len(cells) + 1, np.int64)
+        np.cumsum(lengths[codes].sum(axis=1), out=offsets[1:])
+        data = np.empty(int(offsets[-1]), np.uint8)
+        for start in range(0, len(cells), _TEXT_CHUNK):
+            stop = min(start + _TEXT_CHUNK, len(cells))
+            rows = table[codes[start:stop]]
+            data[offsets[start] : offsets[stop]] = rows[rows != 0]
+        texts = pa.LargeStringArray.from_buffers(len(cells), pa.py_buffer(offsets), pa.py_buffer(data))
+        return _TEXT_DTYPE.__from_arrow__(texts)
 
     def _block_text_table(self) -> np.ndarray:
+        """Text of every block code (index 0, an empty slot: ``""``) as an object array."""
         if "text" not in self._unique_cache:
             nb = self._num_branch_values()
             branch_in = np.arange(nb) // NUM_OPERATORS - self.lookback
@@ -377,6 +398,18 @@ class CellSpace:
                     )
             self._unique_cache["text"] = table
         return self._unique_cache["text"]
+
+    def _block_text_bytes(self) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`_block_text_table` as a zero-padded ``(radix + 1, width)`` uint8 table whose last
+        row is :data:`EMPTY_CELL_TEXT`, and each row's length."""
+        if "text_bytes" not in self._unique_cache:
+            texts = [t.encode("ascii") for t in self._block_text_table()] + [EMPTY_CELL_TEXT.encode("ascii")]
+            lengths = np.array([len(t) for t in texts], np.int64)
+            table = np.zeros((len(texts), int(lengths.max())), np.uint8)
+            for row, text in enumerate(texts):
+                table[row, : len(text)] = np.frombuffer(text, np.uint8)
+            self._unique_cache["text_bytes"] = (table, lengths)
+        return self._unique_cache["text_bytes"]
 
     def parse(self, text: str) -> Cell:
         """The canonical :class:`Cell` written as ``text``; ``ValueError`` naming the bad token."""

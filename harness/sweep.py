@@ -190,8 +190,8 @@ def _settings(jobs: list[Job]) -> tuple[pd.DataFrame, dict[str, Any]]:
     return pd.DataFrame(columns, index=range(len(jobs))), shared
 
 
-def _experiment_tables(jobs: list[Job]):
-    """The experiment the jobs ran and the result tables it declares."""
+def _experiment(jobs: list[Job]):
+    """The name of the experiment the jobs ran, and its ``harness.experiments.Experiment``."""
     from harness.experiments import EXPERIMENTS
 
     names = sorted({job.config["experiment"]["name"] for job in jobs})
@@ -201,7 +201,7 @@ def _experiment_tables(jobs: list[Job]):
     name = names[0]
     if name not in EXPERIMENTS or not EXPERIMENTS[name].results:
         raise ValueError(f"experiment {name!r} declares no result table to aggregate")
-    return name, EXPERIMENTS[name].results
+    return name, EXPERIMENTS[name]
 
 
 def aggregate(sweep_dir: str | Path, confidence: float = 0.95) -> dict[str, pd.DataFrame]:
@@ -211,13 +211,15 @@ def aggregate(sweep_dir: str | Path, confidence: float = 0.95) -> dict[str, pd.D
     jobs (``seed`` aside) and the table's key columns; every value column
     becomes rows of ``metric`` with ``mean``, ``std``, ``ci_low``,
     ``ci_high`` (the :func:`mean_interval` at ``confidence``), ``n_seeds``
-    and ``seeds``. Returns the tables by name.
+    and ``seeds``; then the experiment's own ``summarise`` step runs on them,
+    if it has one. Returns the tables by name.
     """
     sweep_dir = Path(sweep_dir)
     jobs = finished_jobs(sweep_dir)
     if not jobs:
         raise ValueError(f"{sweep_dir} holds no finished job (no */{DONE_FILE})")
-    experiment, tables = _experiment_tables(jobs)
+    experiment, declared = _experiment(jobs)
+    tables = declared.results
     settings, shared = _settings(jobs)
     results = {}
     for table in tables:
@@ -238,6 +240,8 @@ def aggregate(sweep_dir: str | Path, confidence: float = 0.95) -> dict[str, pd.D
                          "ci_high": high, "n_seeds": len(seeds), "seeds": " ".join(map(str, seeds))})
         results[table.name] = pd.DataFrame(rows)
         atomic_write_frame(results[table.name], sweep_dir / "aggregate" / f"{table.name}.csv")
+    if declared.summarise is not None:
+        declared.summarise(sweep_dir, results)
     atomic_write_text(sweep_dir / "report.md",
                       _report(sweep_dir, experiment, jobs, shared, results, confidence))
     log.info("aggregated %d jobs of %s into %s", len(jobs), sweep_dir, sweep_dir / "report.md")
