@@ -98,6 +98,12 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
     "popnas_table5": dict.fromkeys(["relative_error", "relative_error_std"], REGRESSOR),
     "popnas_table7": dict.fromkeys(["mean_accuracy", "mean_accuracy_std"], SURROGATE),
     "popnas_table8": dict.fromkeys(["value", "value_std"], SURROGATE),
+    "popnas_fronts": dict.fromkeys(["value", "value_std"], SURROGATE),
+    "popnas_time_limit": {"quantile": SETTING, **dict.fromkeys(
+        ["time_limit", "cells trained", "search training time [min]", "best cell accuracy",
+         "mean accuracy of the last step's cells"], SURROGATE)},
+    "fidelity_dial": {"tau": SETTING, **dict.fromkeys(["mean", "std", "ci_low", "ci_high"], SURROGATE)},
+    "fidelity_dial_order": {"tau": SETTING, "reference_tau": SETTING, "kendall_tau_to_reference": SURROGATE},
     "pnas_table1": dict.fromkeys(["spearman_mean", "spearman_std", "std_error", "ci_low", "ci_high"], PREDICTOR),
     "pnas_fig4": dict.fromkeys(["mean", "std"], SURROGATE),
     **{table: {"tau": SETTING, **dict.fromkeys(["mean_top_fraction", "std_top_fraction", "mean_normalised_value",
@@ -130,7 +136,8 @@ def _tolerances(table_id: str, frame: pd.DataFrame) -> dict[str, dict[str, float
 
 TABLE_IDS = ["space_counts", "surrogate_calibration", "popnas_table3", "popnas_table4", "popnas_table5",
              "popnas_table6", "popnas_table7", "popnas_table8", "popnas_fronts", "popnas_time_limit", "pnas_table1", "pnas_fig4", "thesis_table4_3",
-             "thesis_table5_4", "thesis_kendall_fidelity", "nb201_time_regressors", "nb201_predictor_ranking"]
+             "thesis_table5_4", "thesis_kendall_fidelity", "fidelity_dial", "fidelity_dial_order",
+             "nb201_time_regressors", "nb201_predictor_ranking"]
 
 
 def test_every_table_has_its_tolerances():
