@@ -23,7 +23,7 @@ from backends.base import Backend
 from harness.search.base import Strategy
 from harness.search.checkpoint import SearchRun
 from harness.search.pareto import pareto_front, top_k
-from harness.space import CellBatch, CellSpace
+from harness.search_space import CellBatchLike, SearchSpace, accuracy_predictor, time_regressor
 
 #: Candidates kept in full in a step's ``predictions`` table; above it, a seeded sample.
 PREDICTIONS_KEPT = 20_000
@@ -39,7 +39,7 @@ class PNAS(Strategy):
 
     name: ClassVar[str] = "pnas"
 
-    def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
+    def __init__(self, space: SearchSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
                  seed: int = 0, predictor: str = "mlp-ensemble",
                  predictor_options: dict[str, Any] | None = None, eval_chunk: int | None = None) -> None:
         super().__init__(space, backend, K=K, epochs=epochs, seed=seed, eval_chunk=eval_chunk)
@@ -54,10 +54,7 @@ class PNAS(Strategy):
 
     # ------------------------------------------------------------------ predictor
     def _new_predictor(self):
-        from harness.predictors import make_predictor
-
-        return make_predictor(self.predictor, max_blocks=self.space.max_blocks,
-                              lookback=self.space.lookback, seed=self.seed, **self.predictor_options)
+        return accuracy_predictor(self.space, self.predictor, seed=self.seed, **self.predictor_options)
 
     def _predictor_after(self, step: int, run: SearchRun):
         """The predictor fitted after ``step``: in memory, or restored from the step's checkpoint."""
@@ -89,10 +86,10 @@ class PNAS(Strategy):
         all_trained = pd.concat([history, trained], ignore_index=True)
         return tables, self._fit_predictor(step, all_trained)
 
-    def _first_step_cells(self) -> CellBatch:
+    def _first_step_cells(self) -> CellBatchLike:
         return self.space.initial_cells()
 
-    def _select(self, step: int, candidates: CellBatch, predicted: np.ndarray, history: pd.DataFrame,
+    def _select(self, step: int, candidates: CellBatchLike, predicted: np.ndarray, history: pd.DataFrame,
                 rng: np.random.Generator):
         """PNAS: the ``K`` children with the highest predicted accuracy."""
         index = top_k(predicted, self.K)
@@ -115,7 +112,7 @@ class POPNAS(PNAS):
 
     name: ClassVar[str] = "popnas"
 
-    def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
+    def __init__(self, space: SearchSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
                  seed: int = 0, time_limit: float | None = None, pareto: bool = True,
                  predictor: str = "mlp-ensemble", predictor_options: dict[str, Any] | None = None,
                  time_regressor: BaseEstimator | None = None, initial_thrust: bool = True,
@@ -134,10 +131,10 @@ class POPNAS(PNAS):
         return {**super().settings(), "time_limit": self.time_limit, "pareto": self.pareto,
                 "initial_thrust": self.initial_thrust, "time_regressor": repr(self.time_regressor)}
 
-    def _first_step_cells(self) -> CellBatch:
+    def _first_step_cells(self) -> CellBatchLike:
         cells = self.space.initial_cells()
         if self.initial_thrust:
-            cells = CellBatch.concat([self.space.empty_cells(1), cells])
+            cells = self.space.concat([self.space.empty_cells(1), cells])
         return cells
 
     def _select(self, step, candidates, predicted, history, rng):
@@ -172,16 +169,13 @@ class POPNAS(PNAS):
         return index, extra, tables
 
 
-def default_time_regressor(space: CellSpace) -> BaseEstimator:
-    """POPNAS's final time model (section 4.1.3): NNLS, dynamic re-index, no inputs, sliding blocks."""
-    from harness.encodings import PAPER_VARIANTS
-    from harness.regressors import make_time_regressor
-
-    return make_time_regressor("nnls", PAPER_VARIANTS["dynamic_without_inputs"],
-                               max_blocks=space.max_blocks, lookback=space.lookback)
+def default_time_regressor(space: SearchSpace) -> BaseEstimator:
+    """POPNAS's final time model for ``space`` (:func:`harness.search_space.time_regressor`; on PNAS
+    cells section 4.1.3's NNLS, dynamic re-index, no inputs, sliding blocks)."""
+    return time_regressor(space)
 
 
-def _candidate_tables(space: CellSpace, step: int, candidates: CellBatch, rng: np.random.Generator,
+def _candidate_tables(space: SearchSpace, step: int, candidates: CellBatchLike, rng: np.random.Generator,
                       selected: np.ndarray, columns: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
     """A step's ``candidates`` summary row and its ``predictions`` table.
 
