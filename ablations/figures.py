@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import matplotlib
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -165,6 +166,8 @@ def fronts_found(fronts: pd.DataFrame, path: str | Path, title: str) -> Path:
                           color="black" if true else None, linewidth=1.6 if true else 0.9,
                           marker=None if true else "o", markersize=2.5, label=method)
             axes.set_xscale("log")
+            # the minor ticks' labels overlap on a log axis spanning less than a decade
+            axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
             axes.set_title(f"{dataset}, {device}", fontsize=9)
             axes.set_xlabel("latency [ms]")
             if column == 0:

@@ -107,7 +107,8 @@ class NB201SearchStudy:
     runtime_s: float
 
 
-def _metric_names(budgets: Sequence[float]) -> list[str]:
+def metric_names(budgets: Sequence[float] = BUDGET_QUANTILES) -> list[str]:
+    """The study's metrics, in table order, for regret budgets ``budgets``."""
     return ["normalised_hypervolume", "front_recall", *(f"regret_q{q:g}" for q in budgets)]
 
 
@@ -230,7 +231,7 @@ def nb201_pnas_vs_popnas(
                                                 "seed": seed, "cell": rows["cell"].to_numpy()[mask],
                                                 "accuracy": acc[mask], "cost": lat[mask]}))
     scores = pd.DataFrame(score_rows)
-    metrics = _metric_names(budgets)
+    metrics = metric_names(budgets)
     summary_rows, test_rows = [], []
     for (dataset, device), group in scores.groupby(["dataset", "device"], sort=False):
         by_method = {m: g.sort_values("seed") for m, g in group.groupby("method", sort=False)}
