@@ -29,14 +29,16 @@ cells, which a uniform sample lacks, so it is not offered here).
 from __future__ import annotations
 
 import os
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from ablations.nb201_studies import SPACE, _check_names, _fit, _load
+import warnings
+
+from ablations.nb201_studies import SMALL_XGB_GRID, SPACE, _check_names, _fit, _load
 from ablations.pnas_table1 import check_integer
 from backends.nb201 import ACCURACY_SUFFIX, COST_PREFIX
 from harness.predictors import NB201_PREDICTORS, nb201_accuracy_predictor
@@ -72,8 +74,11 @@ def precision_at_k(predicted: np.ndarray, true: np.ndarray, k: int, higher_is_be
 
 def _scores(predicted: np.ndarray, true: np.ndarray, top_k: Sequence[int], higher_is_better: bool,
             relative: bool) -> dict[str, float]:
-    scores = {"kendall": float(stats.kendalltau(predicted, true).statistic),
-              "spearman": float(stats.spearmanr(predicted, true).statistic)}
+    with warnings.catch_warnings():
+        # constant predictions (the mean regressor) have no correlation: NaN, left out of the means
+        warnings.simplefilter("ignore", stats.ConstantInputWarning)
+        scores = {"kendall": float(stats.kendalltau(predicted, true).statistic),
+                  "spearman": float(stats.spearmanr(predicted, true).statistic)}
     scores.update({f"precision_at_{k}": precision_at_k(predicted, true, k, higher_is_better) for k in top_k})
     if relative:
         scores["mean_relative_error"] = float(relative_error(true, predicted).mean())
@@ -90,13 +95,17 @@ def nb201_train_sizes(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    xgboost_grid: Mapping[str, Sequence] | None = SMALL_XGB_GRID,
     progress: bool = False,
 ) -> pd.DataFrame:
     """The train-size sweep (see the module docstring); columns :data:`SWEEP_COLUMNS`.
 
     ``target`` is a dataset (``cifar10``, ``cifar100``, ``imagenet16``: accuracy
     predictors) or a latency column (``lat_...``: latency regressors);
-    ``models`` names from :data:`SWEEP_MODELS` of that kind (default: all).
+    ``models`` names from :data:`SWEEP_MODELS` of that kind (default: all);
+    ``xgboost_grid`` the latency XGBoost's cross-validation grid (default the
+    2-setting :data:`ablations.nb201_studies.SMALL_XGB_GRID`; ``None`` is
+    POPNAS's 288 settings, 1,440 fits a trial).
     """
     kind = "latency" if target.startswith(COST_PREFIX) else "accuracy"
     models = _check_names("models", SWEEP_MODELS[kind] if models is None else models, SWEEP_MODELS[kind])
@@ -123,7 +132,8 @@ def nb201_train_sizes(
         test = np.setdiff1d(np.arange(SPACE.num_cells), train)
         model_seed = int(np.random.SeedSequence([seed, n, t]).generate_state(1)[0])
         for name in models:
-            model = nb201_accuracy_predictor(name, model_seed) if kind == "accuracy" else nb201_time_regressor(name)
+            model = (nb201_accuracy_predictor(name, model_seed) if kind == "accuracy"
+                     else nb201_time_regressor(name, xgboost_grid=xgboost_grid))
             predicted = _fit(model, matrix[train], truth[train]).predict(matrix[test])
             for metric, value in _scores(predicted, truth[test], top_k, kind == "accuracy",
                                          kind == "latency").items():
