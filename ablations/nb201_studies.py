@@ -6,7 +6,7 @@ removing the edge. The count of non-``none`` operators (0..6) stands in for a
 PNAS cell's block count: "a cell one block larger" is a cell with one more
 operator. Level sizes: 1, 24, 240, 1,280, 3,840, 6,144 and 4,096 cells.
 
-Features (:class:`NB201Features`, both studies)
+Features (:class:`harness.encodings.NB201Features`, both studies)
     ``"onehot"`` (default): for each edge, one indicator per operator other
     than ``none`` (24 columns; ``none`` is the all-zero reference, so a
     linear model's coefficient is the cost of putting that operator on
@@ -34,167 +34,29 @@ Data
 from __future__ import annotations
 
 import os
-import warnings
-from typing import Any, Mapping, Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, RegressorMixin, TransformerMixin, clone
-from sklearn.dummy import DummyRegressor
-from sklearn.ensemble import BaggingRegressor
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.linear_model import Ridge
-from sklearn.neural_network import MLPRegressor
-from sklearn.pipeline import Pipeline
-from sklearn.utils.validation import check_is_fitted
 from tqdm.auto import tqdm
-from xgboost import XGBRegressor
 
 from ablations.pnas_table1 import check_integer, spread_over_trials, trial_mean_correlation
 from ablations.popnas_time_regressors import proper_and_progressive
 from backends.nb201 import ACCURACY_SUFFIX, COST_PREFIX, load_nb201_table
+from harness.encodings import NB201_ENCODINGS, NB201Features
 from harness.metrics import METHODS, correlation_table
-from harness.nb201_space import NB201_OPERATORS, NONE_ID, NUM_EDGES, NB201Space, count_operators
-from harness.regressors import RIDGE_ALPHA, make_regressor, relative_error
+from harness.nb201_space import NUM_EDGES, NB201Space
+from harness.predictors import ENSEMBLE_MEMBERS, NB201_PREDICTORS, nb201_accuracy_predictor
+from harness.predictors import fit_quietly as _fit
+from harness.regressors import NB201_TIME_REGRESSORS, NB201BlockSumRegressor, nb201_time_regressor, relative_error
 
 SPACE = NB201Space()
-
-#: Feature encodings of :class:`NB201Features`.
-NB201_ENCODINGS: tuple[str, ...] = ("onehot", "index")
-
-#: Operator ids other than ``none``, the one-hot columns of each edge.
-_OPERATORS = np.array([i for i in range(len(NB201_OPERATORS)) if i != NONE_ID])
 
 #: Largest operator count of a cell: the last level.
 MAX_COUNT = NUM_EDGES
 
-
-def _single_operator_cells() -> np.ndarray:
-    """``(6, 4, 6)``: the cell with operator ``_OPERATORS[j]`` alone on edge ``e`` at ``[e, j]``."""
-    cells = np.full((NUM_EDGES, len(_OPERATORS), NUM_EDGES), NONE_ID, np.int8)
-    edge = np.arange(NUM_EDGES)
-    cells[edge, :, edge] = _OPERATORS
-    return cells
-
-
-#: Keys of the empty cell and of the single-operator cells (``[edge, operator column]``).
-_EMPTY_KEY = int(SPACE.keys(np.full((1, NUM_EDGES), NONE_ID))[0])
-_SINGLE_KEYS = SPACE.keys(_single_operator_cells().reshape(-1, NUM_EDGES)).reshape(NUM_EDGES, len(_OPERATORS))
-
-
-def _ops(X: Any, where: str) -> np.ndarray:
-    """The ``(n, 6)`` cells of an NB201 cell matrix ``X``; ``ValueError`` naming what is wrong."""
-    matrix = np.asarray(X)
-    if matrix.dtype.kind not in "iuf":
-        raise ValueError(f"{where}: expected integer cell values, got dtype {matrix.dtype}")
-    if matrix.dtype.kind == "f" and not (np.isfinite(matrix).all() and (matrix == np.round(matrix)).all()):
-        raise ValueError(f"{where}: an NB201 cell matrix holds integers (found fractional or non-finite values)")
-    return SPACE.from_matrix(matrix.astype(np.int64), where=where)
-
-
-class NB201Features(TransformerMixin, BaseEstimator):
-    """NB201 cell matrix (operator count, 6 operator ids) -> regression features.
-
-    ``encoding="onehot"``: 24 per-edge operator indicators (``none`` is the
-    reference) and the count; ``"index"``: the count and the raw ids. See
-    the module docstring. Stateless: ``fit`` only checks its input.
-    """
-
-    def __init__(self, encoding: str = "onehot"):
-        self.encoding = encoding
-
-    def fit(self, X, y=None):
-        """Check ``encoding`` and ``X``; nothing is learned."""
-        if self.encoding not in NB201_ENCODINGS:
-            raise ValueError(f"encoding must be one of {NB201_ENCODINGS}, got {self.encoding!r}")
-        _ops(X, "NB201Features.fit X")
-        self.n_features_in_ = 1 + NUM_EDGES
-        return self
-
-    def transform(self, X) -> np.ndarray:
-        """The ``(n, 25)`` one-hot or ``(n, 7)`` index features of ``X``, as floats."""
-        check_is_fitted(self)
-        ops = _ops(X, "NB201Features X")
-        if self.encoding == "index":
-            return SPACE.to_matrix(ops).astype(np.float64)
-        onehot = (ops[:, :, None] == _OPERATORS).reshape(len(ops), -1)
-        return np.concatenate([onehot, count_operators(ops)[:, None]], axis=1).astype(np.float64)
-
-
-class NB201BlockSumRegressor(RegressorMixin, BaseEstimator):
-    """POPNAS's block-sum heuristic transposed to NB201: parent's latency plus the last operator's cost.
-
-    A cell's *last* operator is its non-``none`` operator on the highest
-    edge (in the benchmark's edge order); its *parent* is the cell with that
-    edge set to ``none`` (one operator fewer, as POPNAS's parent has one
-    block fewer). The last operator's cost is its marginal cost alone,
-    ``T(single-operator cell) - T(empty cell)``: POPNAS's ``T1`` of the last
-    block, minus the pooling-and-classifier overhead that ``T1`` contains
-    and the parent's time already counts. So the prediction is::
-
-        T(parent) + T({op on edge}) - T(empty)
-
-    Parents that were not measured fall back to the heuristic applied
-    recursively: the longest measured prefix (the cell with its last ``k``
-    operators removed, smallest ``k``; the empty cell ends the chain) plus
-    the marginal cost of every removed operator. An unmeasured single-
-    operator cell costs the mean measured marginal cost. A cell's own time
-    is never looked up (as in POPNAS, where the predicted cells are new);
-    the empty cell predicts its own time.
-
-    ``X`` is the matrix of :meth:`NB201Space.to_matrix`; ``fit`` needs the
-    empty cell and at least one single-operator cell among its rows.
-
-    Attributes
-    ----------
-    times_, measured_:
-        per cell key, the mean measured latency (0 where unmeasured) and
-        whether the cell was measured.
-    marginal_:
-        ``(6, 4)`` marginal cost of each non-``none`` operator on each edge.
-    n_features_in_:
-        width of the cell matrix (7).
-    """
-
-    def fit(self, X, y):
-        """Remember the measured latencies (averaged over repeated cells)."""
-        ops = _ops(X, "NB201BlockSumRegressor.fit X")
-        y = np.asarray(y, dtype=np.float64)
-        if y.shape != (len(ops),) or not (np.isfinite(y).all() and (y > 0).all()):
-            raise ValueError(f"NB201BlockSumRegressor.fit y must be {len(ops)} positive finite values")
-        keys = SPACE.keys(ops)
-        counts = np.bincount(keys, minlength=SPACE.num_cells)
-        measured = counts > 0
-        times = np.bincount(keys, weights=y, minlength=SPACE.num_cells) / np.maximum(counts, 1)
-        if not measured[_EMPTY_KEY]:
-            raise ValueError("NB201BlockSumRegressor needs the empty cell (all none) among the training rows")
-        single = measured[_SINGLE_KEYS]
-        if not single.any():
-            raise ValueError("NB201BlockSumRegressor needs single-operator cells among the training rows")
-        marginal = times[_SINGLE_KEYS] - times[_EMPTY_KEY]
-        self.marginal_ = np.where(single, marginal, marginal[single].mean())
-        self.times_, self.measured_ = times, measured
-        self.n_features_in_ = 1 + NUM_EDGES
-        return self
-
-    def predict(self, X) -> np.ndarray:
-        """Block-sum latency of every cell of ``X``."""
-        check_is_fitted(self)
-        ops = _ops(X, "NB201BlockSumRegressor X").astype(np.int64)
-        used = ops != NONE_ID
-        # position of each operator counted from the cell's last one (1 = last)
-        from_last = np.cumsum(used[:, ::-1], axis=1)[:, ::-1] * used
-        operator_column = np.searchsorted(_OPERATORS, np.where(used, ops, _OPERATORS[0]))
-        cost = np.where(used, self.marginal_[np.arange(NUM_EDGES), operator_column], 0.0)
-        count = used.sum(axis=1)
-        prediction = np.where(count == 0, self.times_[_EMPTY_KEY], np.nan)
-        # k = count removes every operator: the empty cell, always measured, ends the search
-        for k in range(1, MAX_COUNT + 1):
-            gone = used & (from_last <= k)
-            prefix_keys = SPACE.keys(np.where(gone, NONE_ID, ops))
-            hit = np.isnan(prediction) & self.measured_[prefix_keys]
-            prediction[hit] = self.times_[prefix_keys[hit]] + np.where(gone, cost, 0.0)[hit].sum(axis=1)
-        return prediction
+# NB201Features, NB201BlockSumRegressor and the model factories live next to their PNAS counterparts
+# (harness.encodings, harness.regressors, harness.predictors); they are imported above for the studies.
 
 
 # ---------------------------------------------------------------------------- data
@@ -213,18 +75,6 @@ def _check_names(kind: str, names: Sequence[str], known: Sequence[str]) -> tuple
     return tuple(names)
 
 
-def _fit(model: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
-    """A fitted clone of ``model``, with two expected MLP warnings silenced.
-
-    The MLPs train a fixed number of epochs, so "maximum iterations reached"
-    is their normal end; and a training set smaller than a minibatch (25
-    cells at the smallest smaller-to-larger level) is one batch, as meant.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        warnings.filterwarnings("ignore", message="Got `batch_size` less than 1 or larger than sample size")
-        return clone(model).fit(X, y)
-
 
 # ---------------------------------------------------------------------------- latency regressors
 #: Latency columns of the default regressor study: a server CPU, a GPU at batch 256, a phone
@@ -232,10 +82,6 @@ def _fit(model: BaseEstimator, X: np.ndarray, y: np.ndarray) -> BaseEstimator:
 #: whose output is cut off from the input) have latencies of a few microseconds, on which
 #: relative errors explode whatever the regressor.
 DEFAULT_DEVICES: tuple[str, ...] = ("lat_gold_6226", "lat_titanx_256", "lat_pixel2", "lat_fpga")
-
-#: Regressors :func:`nb201_time_regressor` builds: POPNAS Table 3's four, NNLS without
-#: intercept, and ``"mean"``, the training mean, a floor any model should beat.
-NB201_TIME_REGRESSORS: tuple[str, ...] = ("block_sum", "ridge", "nnls", "nnls_no_intercept", "xgboost", "mean")
 
 #: The default regressors of :func:`nb201_time_regressors`.
 DEFAULT_TIME_REGRESSORS: tuple[str, ...] = ("block_sum", "ridge", "nnls", "xgboost", "mean")
@@ -252,26 +98,6 @@ TIME_REGRESSOR_COLUMNS: tuple[str, ...] = (
     "device", "regressor", "evaluation", "blocks", "mean_relative_error", "std_over_repetitions",
     "n", "repetitions", "encoding", "K",
 )
-
-
-def nb201_time_regressor(name: str, encoding: str = "onehot",
-                         xgboost_grid: Mapping[str, Sequence] | None = None) -> BaseEstimator:
-    """The unfitted latency regressor ``name`` (:data:`NB201_TIME_REGRESSORS`) on NB201 cell matrices.
-
-    Block sum reads cells itself and the mean needs no features; the others
-    are ``Pipeline(NB201Features(encoding), make_regressor(name))``, XGBoost
-    cross-validated on ``xgboost_grid`` (``None``: POPNAS's grid).
-    """
-    if name not in NB201_TIME_REGRESSORS:
-        raise ValueError(f"unknown regressor {name!r}; choose one of {NB201_TIME_REGRESSORS}")
-    if encoding not in NB201_ENCODINGS:
-        raise ValueError(f"encoding must be one of {NB201_ENCODINGS}, got {encoding!r}")
-    if name == "block_sum":
-        return NB201BlockSumRegressor()
-    if name == "mean":
-        return DummyRegressor(strategy="mean")
-    options = {"param_grid": dict(xgboost_grid)} if name == "xgboost" and xgboost_grid is not None else {}
-    return Pipeline([("features", NB201Features(encoding)), ("regressor", make_regressor(name, **options))])
 
 
 def _level_samples(counts: np.ndarray, K: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -352,20 +178,9 @@ def nb201_time_regressors(
 
 
 # ---------------------------------------------------------------------------- accuracy predictors
-#: Predictors :func:`nb201_accuracy_predictor` builds.
-NB201_PREDICTORS: tuple[str, ...] = ("mlp", "mlp-ensemble", "xgboost", "ridge")
-
-#: The MLP: PNAS's two hidden layers of 100, Adam, a fixed budget of epochs in minibatches of 32.
-#: The L2 penalty (scikit-learn's ``alpha``) was chosen in a pilot on CIFAR-10 (K = 256 random
-#: cells, two seeds) among 1e-4, 1e-2 and 0.1: weaker penalties overfit the 256 cells
-#: (Kendall tau 0.3-0.4 on the unseen cells, against 0.55-0.6 with 0.1).
-MLP_SETTINGS: dict[str, Any] = {"hidden_layer_sizes": (100, 100), "alpha": 0.1, "batch_size": 32, "max_iter": 100}
-
-#: PNAS's ensemble: 5 members, each fitted on a different random 4/5 of the training cells.
-ENSEMBLE_MEMBERS, ENSEMBLE_FRACTION = 5, 0.8
-
-#: XGBoost with fixed settings usual for a few hundred rows (not tuned on the test cells).
-XGB_SETTINGS: dict[str, Any] = {"n_estimators": 200, "max_depth": 4, "learning_rate": 0.05}
+#: The predictors :func:`nb201_predictor_ranking` compares by default (PNAS's MLP and ensemble, two
+#: baselines).
+RANKING_PREDICTORS: tuple[str, ...] = ("mlp", "mlp-ensemble", "xgboost", "ridge")
 
 #: The two splits of :func:`nb201_predictor_ranking`.
 RANKING_SPLITS: tuple[str, ...] = ("random", "smaller_to_larger")
@@ -375,40 +190,6 @@ RANKING_COLUMNS: tuple[str, ...] = (
     "dataset", "predictor", "split", "fit_blocks", "eval_blocks", "n_train", "n_test", "trials",
     "method", "value", "std_over_trials", "std_error", "ci_low", "ci_high", "n", "n_boot", "confidence",
 )
-
-
-def nb201_accuracy_predictor(name: str, seed: int = 0) -> BaseEstimator:
-    """The unfitted accuracy predictor ``name`` (:data:`NB201_PREDICTORS`) on NB201 cell matrices.
-
-    The PNAS predictors embed PNAS tokens and cannot read NB201 cells, so
-    their idea is transposed. PNAS's MLP embeds each token, averages the
-    embeddings and applies two hidden layers; on NB201 the natural token is
-    an (edge, operator) pair, and averaging learned embeddings of the 6 edge
-    tokens is a linear map of the one-hot encoding, so the model is an MLP
-    on :class:`NB201Features` (one-hot) with PNAS's layer sizes
-    (:data:`MLP_SETTINGS`; scikit-learn's squared loss and linear output
-    replace PNAS's L1 loss and sigmoid, which matter little for ranking).
-    The RNN is left out: a fixed-length, fixed-position sequence of 6
-    tokens gives it nothing the MLP lacks. ``"mlp-ensemble"`` is PNAS's
-    5-member ensemble (random 4/5 subsets, averaged), ``"xgboost"`` a
-    strong tabular baseline (:data:`XGB_SETTINGS`) and ``"ridge"`` the
-    additive model, one value per (edge, operator).
-    """
-    if name not in NB201_PREDICTORS:
-        raise ValueError(f"unknown predictor {name!r}; choose one of {NB201_PREDICTORS}")
-    if name == "xgboost":
-        regressor = XGBRegressor(**XGB_SETTINGS, n_jobs=1, random_state=seed)
-    elif name == "ridge":
-        regressor = Ridge(alpha=RIDGE_ALPHA)
-    else:
-        # a fixed budget of epochs: tol=0 and patience beyond max_iter turn early stopping off
-        regressor = MLPRegressor(**MLP_SETTINGS, tol=0.0, n_iter_no_change=MLP_SETTINGS["max_iter"] + 1,
-                                 random_state=seed)
-    model = Pipeline([("features", NB201Features("onehot")), ("regressor", regressor)])
-    if name == "mlp-ensemble":
-        return BaggingRegressor(model, n_estimators=ENSEMBLE_MEMBERS, max_samples=ENSEMBLE_FRACTION,
-                                bootstrap=False, random_state=seed)
-    return model
 
 
 def _ranking_splits(counts: np.ndarray, K: int, seed: int, t: int, splits: Sequence[str]
@@ -432,7 +213,7 @@ def _ranking_splits(counts: np.ndarray, K: int, seed: int, t: int, splits: Seque
 def nb201_predictor_ranking(
     data_dir: str | os.PathLike | None = None,
     dataset: str = "cifar10",
-    predictors: Sequence[str] = NB201_PREDICTORS,
+    predictors: Sequence[str] = RANKING_PREDICTORS,
     splits: Sequence[str] = RANKING_SPLITS,
     K: int = 256,
     trials: int = 3,

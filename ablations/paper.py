@@ -39,6 +39,7 @@ from harness.provenance import environment
 from harness.search import PNAS, POPNAS, POPNAS_V1, RandomSearch, RegularizedEvolution, SearchResult
 from harness.store import ResultsStore
 from harness.space import CellSpace
+from harness.store import atomic_write_frame
 
 log = logging.getLogger(__name__)
 
@@ -637,6 +638,54 @@ def _fidelity_dial(run: PaperRun) -> list[TableSection]:
     ]
 
 
+def _nb201_searches(run: PaperRun) -> list[TableSection]:
+    from ablations.nb201_searches import anytime_at_steps, nb201_pnas_vs_popnas
+
+    cfg = run.get("nb201", {})
+    options = dict(cfg.get("searches", {}))
+    study = nb201_pnas_vs_popnas(data_dir=cfg.get("data_dir"), **options)
+    log.info("nb201_pnas_vs_popnas: %d searches scored in %.1f s", len(study.scores), study.runtime_s)
+    K = int(study.scores["K"].iloc[0])
+    # the per-run scores, all tests, the anytime curves at step ends and the fronts: CSV only (long)
+    for name, frame in (("scores", study.scores), ("tests_all", study.tests),
+                        ("anytime", anytime_at_steps(study.anytime, K)), ("fronts", study.fronts)):
+        atomic_write_frame(frame, run.output_dir / "tables" / f"nb201_pnas_vs_popnas_{name}.csv")
+    figures.anytime_hypervolume_curves(study.anytime, run.figure("nb201_anytime_hypervolume.png"),
+                                       "NAS-Bench-201: hypervolume of the evaluated cells vs cells evaluated")
+    figures.fronts_found(study.fronts, run.figure("nb201_fronts_found.png"),
+                         "NAS-Bench-201: fronts found (first seed) vs the true front")
+    keys = ["dataset", "device", "method"]
+    wide = study.summary.pivot_table(index=keys, columns="metric", values=["mean", "ci_low", "ci_high"],
+                                     sort=False)
+    metrics = list(dict.fromkeys(study.summary["metric"]))
+    summary = pd.DataFrame({f"{m}{'' if stat == 'mean' else '_' + stat}": wide[(stat, m)]
+                            for m in metrics for stat in ("mean", "ci_low", "ci_high")}).reset_index()
+    evaluated = study.scores.groupby(keys, sort=False)[["evaluated", "search_cost"]].mean().reset_index()
+    summary = evaluated.merge(summary, on=keys)
+    shown = study.tests[study.tests["metric"].isin(["normalised_hypervolume", "regret_q0.25"])]
+    source = f"`{cfg['data_dir']}`" if cfg.get("data_dir") else "the packaged copy"
+    settings = {**options, "budget (cells)": int(study.scores["budget"].iloc[0]),
+                "reference point": "(lowest accuracy of the table, highest latency of the device)"}
+    notes = (f"NAS-Bench-201 ({source}): every search evaluates at most 24 + 5 K cells; PNAS, random search "
+             "and evolution do not read latencies, so each runs once per (dataset, seed) and is scored on "
+             "every device; POPNAS (strict predicted front) runs per device and may evaluate fewer cells "
+             "(`evaluated`). Means over seeds with 95 % t-intervals; `search_cost` is the summed latency "
+             "(ms) of the evaluated cells, the virtual clock. Regret in accuracy points at latency budgets "
+             "given as quantiles of the device's latencies (q1 = no budget). Per-run scores, every metric's "
+             "tests, the anytime curves at each step's end and the fronts are in "
+             "`tables/nb201_pnas_vs_popnas_*.csv`. See `ablations/nb201_searches.py`.")
+    return [
+        TableSection("nb201_pnas_vs_popnas", "PNAS vs POPNAS vs baselines on NAS-Bench-201, scored against "
+                     "the true accuracy-latency front", summary, notes=notes, settings=settings,
+                     figures=("nb201_anytime_hypervolume.png", "nb201_fronts_found.png")),
+        TableSection("nb201_pnas_vs_popnas_tests", "Wilcoxon signed-rank tests over seeds per method pair "
+                     "(normalised hypervolume and regret at the 25 % latency quantile)", shown,
+                     notes=("`mean_difference` is a minus b; `a_better_seeds` counts the seeds where a is "
+                            "better (higher hypervolume, lower regret). Two-sided p-values, not corrected "
+                            "for the number of tests.")),
+    ]
+
+
 #: Study id -> builder of its report sections, in report order.
 STUDIES: dict[str, Callable[[PaperRun], list[TableSection]]] = {
     "space_counts": _space_counts,
@@ -649,6 +698,7 @@ STUDIES: dict[str, Callable[[PaperRun], list[TableSection]]] = {
     "thesis_rastrigin": _thesis_rastrigin,
     "thesis_kendall_fidelity": _thesis_kendall_fidelity,
     "nb201": _nb201,
+    "nb201_pnas_vs_popnas": _nb201_searches,
     "fidelity_dial": _fidelity_dial,
 }
 

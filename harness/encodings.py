@@ -65,6 +65,7 @@ from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, Tran
 from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from harness.nb201_space import NB201_OPERATORS, NONE_ID, NUM_EDGES, NB201Space, count_operators
 from harness.operators import NUM_OPERATORS, PNAS_ORDER, POPNAS_ORDER
 from harness.space import EMPTY, CellBatch, CellSpace, check_cell_matrix
 
@@ -475,3 +476,53 @@ PAPER_VARIANTS: dict[str, EncodingConfig] = {
     "reordered_without_inputs": EncodingConfig("static", inputs=False),
     "dynamic_without_inputs": EncodingConfig("dynamic", inputs=False),
 }
+
+
+# ---------------------------------------------------------------------------- NAS-Bench-201
+_NB201 = NB201Space()
+
+#: Feature encodings of :class:`NB201Features`.
+NB201_ENCODINGS: tuple[str, ...] = ("onehot", "index")
+
+#: Operator ids other than ``none``, the one-hot columns of each edge.
+NB201_ONEHOT_OPERATORS = np.array([i for i in range(len(NB201_OPERATORS)) if i != NONE_ID])
+
+
+def nb201_cells(X: Any, where: str) -> np.ndarray:
+    """The ``(n, 6)`` cells of an NB201 cell matrix ``X``; ``ValueError`` naming what is wrong."""
+    matrix = np.asarray(X)
+    if matrix.dtype.kind not in "iuf":
+        raise ValueError(f"{where}: expected integer cell values, got dtype {matrix.dtype}")
+    if matrix.dtype.kind == "f" and not (np.isfinite(matrix).all() and (matrix == np.round(matrix)).all()):
+        raise ValueError(f"{where}: an NB201 cell matrix holds integers (found fractional or non-finite values)")
+    return _NB201.from_matrix(matrix.astype(np.int64), where=where).ops
+
+
+class NB201Features(TransformerMixin, BaseEstimator):
+    """NB201 cell matrix (operator count, 6 operator ids) -> regression features.
+
+    ``encoding="onehot"``: 24 per-edge operator indicators (``none`` is the
+    reference) and the count; ``"index"``: the count and the raw ids. See
+    the module docstring. Stateless: ``fit`` only checks its input.
+    """
+
+    def __init__(self, encoding: str = "onehot"):
+        self.encoding = encoding
+
+    def fit(self, X, y=None):
+        """Check ``encoding`` and ``X``; nothing is learned."""
+        if self.encoding not in NB201_ENCODINGS:
+            raise ValueError(f"encoding must be one of {NB201_ENCODINGS}, got {self.encoding!r}")
+        nb201_cells(X, "NB201Features.fit X")
+        self.n_features_in_ = 1 + NUM_EDGES
+        return self
+
+    def transform(self, X) -> np.ndarray:
+        """The ``(n, 25)`` one-hot or ``(n, 7)`` index features of ``X``, as floats."""
+        check_is_fitted(self)
+        ops = nb201_cells(X, "NB201Features X")
+        if self.encoding == "index":
+            return _NB201.to_matrix(ops).astype(np.float64)
+        onehot = (ops[:, :, None] == NB201_ONEHOT_OPERATORS).reshape(len(ops), -1)
+        return np.concatenate([onehot, count_operators(ops)[:, None]], axis=1).astype(np.float64)
+

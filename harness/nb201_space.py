@@ -17,8 +17,9 @@ key ``k``. The key is this module's numbering, not the benchmark's ``idx``.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence, overload
 
 import numpy as np
 import pandas as pd
@@ -65,19 +66,50 @@ class NB201Batch:
     def __len__(self) -> int:
         return int(self.ops.shape[0])
 
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        """The ``(n, 6)`` operator ids, so array code (keys, matrices, numpy tests) reads a batch as is."""
+        return self.ops if dtype is None else self.ops.astype(dtype)
+
+    @overload
+    def __getitem__(self, index: int | np.integer) -> np.ndarray: ...
+
+    @overload
+    def __getitem__(self, index: slice | np.ndarray | Sequence[int] | Sequence[bool]) -> "NB201Batch": ...
+
+    def __getitem__(self, index):
+        """One cell's ``(6,)`` ids for an integer; a sub-batch (like :meth:`take`) otherwise."""
+        if isinstance(index, (int, np.integer)) and not isinstance(index, bool):
+            return self.ops[index]
+        if isinstance(index, (slice, np.ndarray, list, tuple, range)):
+            positions = index if isinstance(index, slice) else np.asarray(index)
+            return self.take(positions if isinstance(index, slice) or positions.size
+                             else positions.astype(np.intp))
+        raise TypeError(f"NB201Batch indices must be integers, slices, masks or position arrays, "
+                        f"got {type(index).__name__}")
+
     @property
     def num_blocks(self) -> np.ndarray:
         """Non-``none`` operators per cell, the stand-in for a PNAS cell's block count."""
-        return count_operators(self.ops)
+        return count_operators(self.ops).astype(np.int8)
 
     def take(self, index: np.ndarray | Sequence[int] | slice) -> "NB201Batch":
         """The sub-batch at ``index`` (integer positions, a boolean mask or a slice)."""
         return NB201Batch(self.ops[index])
 
+    @staticmethod
+    def concat(batches: Sequence["NB201Batch"]) -> "NB201Batch":
+        """One batch holding the cells of ``batches`` in order."""
+        return NB201Batch(np.concatenate([np.asarray(b.ops, np.int8).reshape(-1, NUM_EDGES) for b in batches]))
+
 
 @dataclass(frozen=True)
 class NB201Space:
-    """The NAS-Bench-201 topology search space (all arrays are ``(n, 6)`` operator ids)."""
+    """The NAS-Bench-201 topology search space (all arrays are ``(n, 6)`` operator ids).
+
+    It implements :class:`harness.search_space.SearchSpace`, so the searches run on it: the
+    operator count (non-``none`` edges, 0..6) plays the block count, the one-operator cells are
+    the first step's cells, and one step of expansion puts an operator on one ``none`` edge.
+    """
 
     name: str = "nb201"
     _cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
@@ -86,6 +118,82 @@ class NB201Space:
     def num_cells(self) -> int:
         """Number of cells, ``5**6 = 15625``."""
         return NUM_NB201_OPERATORS**NUM_EDGES
+
+    @property
+    def max_blocks(self) -> int:
+        """Largest operator count of a cell (6, every edge used): the searches' number of steps."""
+        return NUM_EDGES
+
+    def settings(self) -> dict[str, Any]:
+        """What identifies the space in a search's ``search.json``."""
+        return {"space": self.name, "max_blocks": self.max_blocks}
+
+    def num_unique_cells(self, b: int) -> int:
+        """Cells with exactly ``b`` non-``none`` operators: ``C(6, b) * 4**b``."""
+        self._check_size(b)
+        return math.comb(NUM_EDGES, b) * (NUM_NB201_OPERATORS - 1) ** b
+
+    # ------------------------------------------------------------------ protocol batches
+    def empty_batch(self) -> NB201Batch:
+        """A batch with no cells."""
+        return NB201Batch(np.zeros((0, NUM_EDGES), np.int8))
+
+    def empty_cells(self, n: int = 1) -> NB201Batch:
+        """``n`` copies of the all-``none`` cell (0 operators, POPNAS's initial-thrust row)."""
+        return NB201Batch(np.full((n, NUM_EDGES), NONE_ID, np.int8))
+
+    def initial_cells(self) -> NB201Batch:
+        """The 24 one-operator cells, edge by edge, operators in the benchmark's order."""
+        return self.expand(self.empty_cells(1))
+
+    def concat(self, batches: Sequence[NB201Batch]) -> NB201Batch:
+        """One batch holding the cells of ``batches`` in order."""
+        return NB201Batch.concat(batches)
+
+    def unique(self, cells: NB201Batch) -> NB201Batch:
+        """``cells`` without duplicates, first occurrences kept in their order."""
+        _, first = np.unique(self.keys(cells), return_index=True)
+        return cells.take(np.sort(first))
+
+    def expand(self, cells: NB201Batch, dedupe: bool = True) -> NB201Batch:
+        """All children of ``cells`` with one operator more: every ``none`` edge gets every operator.
+
+        Children come parent by parent, edge by edge, operator by operator
+        (a fixed order); with ``dedupe`` duplicates are removed keeping first
+        occurrences. Parents without a ``none`` edge are an error.
+        """
+        ops = _ops_array(cells)
+        self.validate(ops, where="expand() parents")
+        full = count_operators(ops) >= NUM_EDGES
+        if full.any():
+            i = int(np.flatnonzero(full)[0])
+            raise ValueError(f"cannot expand cell {self.format(ops[i])!r}: it has no 'none' edge left")
+        operators = np.array([o for o in range(NUM_NB201_OPERATORS) if o != NONE_ID], np.int8)
+        # (parent, edge, operator) -> child; keep the rows whose edge was 'none' in the parent
+        children = np.repeat(np.repeat(ops[:, None, :], NUM_EDGES, axis=1)[:, :, None, :], len(operators), axis=2)
+        edge = np.arange(NUM_EDGES)
+        children[:, edge, :, edge] = operators
+        free = np.broadcast_to((ops == NONE_ID)[:, :, None], children.shape[:3])
+        out = NB201Batch(children[free].reshape(-1, NUM_EDGES).astype(np.int8))
+        return self.unique(out) if dedupe else out
+
+    def mutate(self, cells: NB201Batch, rng: np.random.Generator) -> NB201Batch:
+        """Each cell with the operator of one uniformly drawn edge changed to another (``none`` included).
+
+        The operator count may go up or down by one, or stay.
+        """
+        ops = np.array(_ops_array(cells), dtype=np.int8)
+        n = len(ops)
+        edge = rng.integers(0, NUM_EDGES, size=n)
+        # a uniform draw among the 4 other operators: skip over the current one
+        draw = rng.integers(0, NUM_NB201_OPERATORS - 1, size=n)
+        current = ops[np.arange(n), edge]
+        ops[np.arange(n), edge] = np.where(draw >= current, draw + 1, draw)
+        return NB201Batch(ops)
+
+    def _check_size(self, b: int) -> None:
+        if not isinstance(b, (int, np.integer)) or not 0 <= b <= NUM_EDGES:
+            raise ValueError(f"operator count {b!r} out of range 0..{NUM_EDGES}")
 
     # ------------------------------------------------------------------ keys and enumeration
     def keys(self, ops: np.ndarray | NB201Batch) -> np.ndarray:
@@ -106,22 +214,39 @@ class NB201Space:
         """All 15,625 cells as an ``(15625, 6)`` int8 array, row ``k`` being the cell of key ``k``."""
         return self.from_keys(np.arange(self.num_cells))
 
-    def sample(self, n: int, seed: int = 0, replace: bool = False) -> np.ndarray:
-        """``n`` uniformly drawn cells, distinct (so ``n <= 15625``) unless ``replace``."""
+    def sample(self, n: int, blocks: int | None = None, seed: Any = 0, replace: bool = False) -> NB201Batch:
+        """``n`` uniformly drawn cells with ``blocks`` non-``none`` operators (``None``: any number).
+
+        Distinct (so ``n`` at most the number of such cells) unless ``replace``.
+        """
         if n < 0:
             raise ValueError(f"sample size n must be >= 0, got {n}")
-        if not replace and n > self.num_cells:
-            raise ValueError(f"cannot draw {n} distinct cells: the space has only {self.num_cells}")
-        keys = np.random.default_rng(seed).choice(self.num_cells, size=n, replace=replace)
-        return self.from_keys(keys)
+        if blocks is None:
+            pool = np.arange(self.num_cells)
+        else:
+            self._check_size(blocks)
+            pool = np.flatnonzero(self._counts() == blocks)
+        if not replace and n > len(pool):
+            raise ValueError(f"cannot draw {n} distinct cells: the space has only {len(pool)} "
+                             f"with {'any number of' if blocks is None else blocks} operators")
+        keys = pool[np.random.default_rng(seed).choice(len(pool), size=n, replace=replace)]
+        return NB201Batch(self.from_keys(keys))
+
+    def _counts(self) -> np.ndarray:
+        """Operator count of every cell, position = key."""
+        if "counts" not in self._cache:
+            self._cache["counts"] = count_operators(self.all_cells())
+        return self._cache["counts"]
 
     def num_blocks(self, ops: np.ndarray | NB201Batch) -> np.ndarray:
         """Non-``none`` operators per cell (used as the block count in regressor studies)."""
         return count_operators(_ops_array(ops))
 
     # ------------------------------------------------------------------ text form
-    def format(self, ops: Sequence[int] | np.ndarray) -> str:
-        """The benchmark's string of one cell (6 operator ids)."""
+    def format(self, ops: Sequence[int] | np.ndarray | NB201Batch) -> str | list[str]:
+        """The benchmark's string of one cell (6 operator ids), or the list of a batch's strings."""
+        if isinstance(ops, NB201Batch):
+            return self.format_array(ops).tolist()
         return str(self.format_array(np.asarray(ops).reshape(1, NUM_EDGES))[0])
 
     def format_array(self, ops: np.ndarray | NB201Batch) -> np.ndarray:
@@ -168,8 +293,8 @@ class NB201Space:
                 ops.append(_OPERATOR_ID[name])
         return np.array(ops, dtype=np.int8)
 
-    def parse_many(self, texts: Sequence[str], where: Callable[[int], str] | None = None) -> np.ndarray:
-        """The ``(n, 6)`` cells of ``texts``: a hash join on the canonical strings, :meth:`parse` otherwise.
+    def parse_many(self, texts: Sequence[str], where: Callable[[int], str] | None = None) -> NB201Batch:
+        """The batch of ``texts``: a hash join on the canonical strings, :meth:`parse` otherwise.
 
         ``where(i)`` names item ``i`` in error messages (default ``"cell i"``).
         """
@@ -181,7 +306,7 @@ class NB201Space:
                 keys[i] = self.keys(self.parse(texts[i])[None])[0]
             except (ValueError, TypeError) as err:
                 raise ValueError(f"{where(i) if where else f'cell {i}'}: {err}") from None
-        return self.from_keys(keys)
+        return NB201Batch(self.from_keys(keys))
 
     def _text_index(self) -> pd.Index:
         """The canonical string of every cell, position = key."""
@@ -199,7 +324,7 @@ class NB201Space:
         elif isinstance(cells, str):
             raise TypeError(f"pass a list of cell strings, not the single str {cells!r}")
         elif len(cells) and all(isinstance(cell, str) for cell in cells):
-            ops = self.parse_many(list(cells))
+            ops = self.parse_many(list(cells)).ops
         else:
             ops = np.array([list(cell) for cell in cells], dtype=np.int64).reshape(-1, NUM_EDGES)
         if ops.dtype.kind not in "iu":
@@ -214,8 +339,8 @@ class NB201Space:
             [count_operators(ops).astype(np.int16)[:, None], ops.astype(np.int16)], axis=1
         )
 
-    def from_matrix(self, matrix: np.ndarray, where: str = "NAS-Bench-201 matrix") -> np.ndarray:
-        """The ``(n, 6)`` int8 cells of a :meth:`to_matrix` matrix; validated."""
+    def from_matrix(self, matrix: np.ndarray, where: str = "NAS-Bench-201 matrix") -> NB201Batch:
+        """The batch of a :meth:`to_matrix` matrix; validated."""
         matrix = np.asarray(matrix)
         if matrix.ndim != 2 or matrix.shape[1] != 1 + NUM_EDGES:
             raise ValueError(f"{where}: expected shape (n, {1 + NUM_EDGES}), got {matrix.shape}")
@@ -228,11 +353,11 @@ class NB201Space:
                 f"{where}: row {i} says {matrix[i, 0]} operators but its cell has "
                 f"{count_operators(ops[i])} non-none operators"
             )
-        return ops.astype(np.int8)
+        return NB201Batch(ops.astype(np.int8))
 
-    def validate(self, ops: np.ndarray, where: str = "cells") -> None:
+    def validate(self, ops: np.ndarray | NB201Batch, where: str = "cells") -> None:
         """Raise ``ValueError`` naming the first row of ``ops`` that is not a cell."""
-        ops = np.asarray(ops)
+        ops = _ops_array(ops)
         if ops.ndim != 2 or ops.shape[1] != NUM_EDGES:
             raise ValueError(f"{where}: expected an array of shape (n, {NUM_EDGES}), got {ops.shape}")
         bad = (ops < 0) | (ops >= NUM_NB201_OPERATORS)

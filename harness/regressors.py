@@ -15,16 +15,20 @@ from __future__ import annotations
 
 import numbers
 from functools import partial
+from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import nnls
 from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import Ridge
+from sklearn.pipeline import Pipeline
 from sklearn.model_selection import GridSearchCV, KFold
 from sklearn.utils.validation import check_is_fitted, validate_data
 from xgboost import XGBRegressor
 
-from harness.encodings import EncodingConfig, check_cell_matrix
+from harness.encodings import NB201_ENCODINGS, NB201_ONEHOT_OPERATORS, EncodingConfig, NB201Features, check_cell_matrix, nb201_cells
+from harness.nb201_space import NONE_ID, NUM_EDGES, NB201Space
 from harness.space import EMPTY, CellBatch, CellSpace
 
 #: POPNAS 4.1: Ridge's regularisation.
@@ -329,3 +333,124 @@ def relative_error(y_true, y_pred) -> np.ndarray:
         raise ValueError(f"y_true and y_pred differ in shape: {y_true.shape} vs {y_pred.shape}")
     _check_times(y_true.ravel(), "relative_error y_true")
     return np.abs(y_pred - y_true) / y_true
+
+
+# ---------------------------------------------------------------------------- NAS-Bench-201
+_NB201 = NB201Space()
+
+
+def _single_operator_cells() -> np.ndarray:
+    """``(6, 4, 6)``: the cell with operator ``NB201_ONEHOT_OPERATORS[j]`` alone on edge ``e`` at ``[e, j]``."""
+    cells = np.full((NUM_EDGES, len(NB201_ONEHOT_OPERATORS), NUM_EDGES), NONE_ID, np.int8)
+    edge = np.arange(NUM_EDGES)
+    cells[edge, :, edge] = NB201_ONEHOT_OPERATORS
+    return cells
+
+
+#: Keys of the empty cell and of the single-operator cells (``[edge, operator column]``).
+_EMPTY_KEY = int(_NB201.keys(np.full((1, NUM_EDGES), NONE_ID))[0])
+_SINGLE_KEYS = _NB201.keys(_single_operator_cells().reshape(-1, NUM_EDGES)).reshape(NUM_EDGES, len(NB201_ONEHOT_OPERATORS))
+
+
+
+class NB201BlockSumRegressor(RegressorMixin, BaseEstimator):
+    """POPNAS's block-sum heuristic transposed to NB201: parent's latency plus the last operator's cost.
+
+    A cell's *last* operator is its non-``none`` operator on the highest
+    edge (in the benchmark's edge order); its *parent* is the cell with that
+    edge set to ``none`` (one operator fewer, as POPNAS's parent has one
+    block fewer). The last operator's cost is its marginal cost alone,
+    ``T(single-operator cell) - T(empty cell)``: POPNAS's ``T1`` of the last
+    block, minus the pooling-and-classifier overhead that ``T1`` contains
+    and the parent's time already counts. So the prediction is::
+
+        T(parent) + T({op on edge}) - T(empty)
+
+    Parents that were not measured fall back to the heuristic applied
+    recursively: the longest measured prefix (the cell with its last ``k``
+    operators removed, smallest ``k``; the empty cell ends the chain) plus
+    the marginal cost of every removed operator. An unmeasured single-
+    operator cell costs the mean measured marginal cost. A cell's own time
+    is never looked up (as in POPNAS, where the predicted cells are new);
+    the empty cell predicts its own time.
+
+    ``X`` is the matrix of :meth:`NB201Space.to_matrix`; ``fit`` needs the
+    empty cell and at least one single-operator cell among its rows.
+
+    Attributes
+    ----------
+    times_, measured_:
+        per cell key, the mean measured latency (0 where unmeasured) and
+        whether the cell was measured.
+    marginal_:
+        ``(6, 4)`` marginal cost of each non-``none`` operator on each edge.
+    n_features_in_:
+        width of the cell matrix (7).
+    """
+
+    def fit(self, X, y):
+        """Remember the measured latencies (averaged over repeated cells)."""
+        ops = nb201_cells(X, "NB201BlockSumRegressor.fit X")
+        y = np.asarray(y, dtype=np.float64)
+        if y.shape != (len(ops),) or not (np.isfinite(y).all() and (y > 0).all()):
+            raise ValueError(f"NB201BlockSumRegressor.fit y must be {len(ops)} positive finite values")
+        keys = _NB201.keys(ops)
+        counts = np.bincount(keys, minlength=_NB201.num_cells)
+        measured = counts > 0
+        times = np.bincount(keys, weights=y, minlength=_NB201.num_cells) / np.maximum(counts, 1)
+        if not measured[_EMPTY_KEY]:
+            raise ValueError("NB201BlockSumRegressor needs the empty cell (all none) among the training rows")
+        single = measured[_SINGLE_KEYS]
+        if not single.any():
+            raise ValueError("NB201BlockSumRegressor needs single-operator cells among the training rows")
+        marginal = times[_SINGLE_KEYS] - times[_EMPTY_KEY]
+        self.marginal_ = np.where(single, marginal, marginal[single].mean())
+        self.times_, self.measured_ = times, measured
+        self.n_features_in_ = 1 + NUM_EDGES
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Block-sum latency of every cell of ``X``."""
+        check_is_fitted(self)
+        ops = nb201_cells(X, "NB201BlockSumRegressor X").astype(np.int64)
+        used = ops != NONE_ID
+        # position of each operator counted from the cell's last one (1 = last)
+        from_last = np.cumsum(used[:, ::-1], axis=1)[:, ::-1] * used
+        operator_column = np.searchsorted(NB201_ONEHOT_OPERATORS, np.where(used, ops, NB201_ONEHOT_OPERATORS[0]))
+        cost = np.where(used, self.marginal_[np.arange(NUM_EDGES), operator_column], 0.0)
+        count = used.sum(axis=1)
+        prediction = np.where(count == 0, self.times_[_EMPTY_KEY], np.nan)
+        # k = count removes every operator: the empty cell, always measured, ends the search
+        for k in range(1, NUM_EDGES + 1):
+            gone = used & (from_last <= k)
+            prefix_keys = _NB201.keys(np.where(gone, NONE_ID, ops))
+            hit = np.isnan(prediction) & self.measured_[prefix_keys]
+            prediction[hit] = self.times_[prefix_keys[hit]] + np.where(gone, cost, 0.0)[hit].sum(axis=1)
+        return prediction
+
+
+
+#: Regressors :func:`nb201_time_regressor` builds: POPNAS Table 3's four, NNLS without
+#: intercept, and ``"mean"``, the training mean, a floor any model should beat.
+NB201_TIME_REGRESSORS: tuple[str, ...] = ("block_sum", "ridge", "nnls", "nnls_no_intercept", "xgboost", "mean")
+
+
+def nb201_time_regressor(name: str, encoding: str = "onehot",
+                         xgboost_grid: Mapping[str, Sequence] | None = None) -> BaseEstimator:
+    """The unfitted latency regressor ``name`` (:data:`NB201_TIME_REGRESSORS`) on NB201 cell matrices.
+
+    Block sum reads cells itself and the mean needs no features; the others
+    are ``Pipeline(NB201Features(encoding), make_regressor(name))``, XGBoost
+    cross-validated on ``xgboost_grid`` (``None``: POPNAS's grid).
+    """
+    if name not in NB201_TIME_REGRESSORS:
+        raise ValueError(f"unknown regressor {name!r}; choose one of {NB201_TIME_REGRESSORS}")
+    if encoding not in NB201_ENCODINGS:
+        raise ValueError(f"encoding must be one of {NB201_ENCODINGS}, got {encoding!r}")
+    if name == "block_sum":
+        return NB201BlockSumRegressor()
+    if name == "mean":
+        return DummyRegressor(strategy="mean")
+    options = {"param_grid": dict(xgboost_grid)} if name == "xgboost" and xgboost_grid is not None else {}
+    return Pipeline([("features", NB201Features(encoding)), ("regressor", make_regressor(name, **options))])
+

@@ -180,6 +180,10 @@ class CellSpace:
         return cls(max_blocks=max_blocks, lookback=lookback, combiner="concat",
                    operator_order=POPNAS_ORDER, name="popnas")
 
+    def settings(self) -> dict:
+        """What identifies the space in a search's ``search.json``."""
+        return {"space": self.name, "max_blocks": self.max_blocks, "lookback": self.lookback}
+
     # ------------------------------------------------------------------ counts
     def num_inputs(self, b: int) -> int:
         """``|I_b|``: the inputs block ``b`` (1-based) may read."""
@@ -280,6 +284,37 @@ class CellSpace:
         children = CellBatch(blocks, counts)
         return self.unique(children) if dedupe else children
 
+    def concat(self, batches: Sequence[CellBatch]) -> CellBatch:
+        """One batch holding the cells of ``batches`` in order (:meth:`CellBatch.concat`)."""
+        return CellBatch.concat(batches)
+
+    def mutate(self, cells: CellBatch, rng: np.random.Generator) -> CellBatch:
+        """Each cell with one branch's input or operator changed to another valid value (vectorised).
+
+        The block count is kept; the children are canonicalised and validated.
+        """
+        n = len(cells)
+        blocks = cells.blocks.copy()
+        slot = (rng.random(n) * cells.num_blocks).astype(np.intp)
+        column = rng.integers(0, 4, size=n)  # in1, op1, in2, op2
+        rows = np.arange(n)
+        current = blocks[rows, slot, column].astype(np.int64)
+        is_input = column % 2 == 0
+        # inputs of slot j range over -lookback..j-1; operators over 0..7
+        low = np.where(is_input, -self.lookback, 0)
+        count = np.where(is_input, self.lookback + slot, NUM_OPERATORS)
+        # a uniform draw among the other count-1 values: skip over the current one
+        draw = low + (rng.random(n) * (count - 1)).astype(np.int64)
+        draw = np.where(draw >= current, draw + 1, draw)
+        single = count < 2  # slot 0 with lookback 1 has one input only: change its operator instead
+        if single.any():
+            column[single] += 1
+            current[single] = blocks[rows[single], slot[single], column[single]]
+            other = (rng.random(single.sum()) * (NUM_OPERATORS - 1)).astype(np.int64)
+            draw[single] = np.where(other >= current[single], other + 1, other)
+        blocks[rows, slot, column] = draw
+        return self.from_matrix(self.to_matrix(CellBatch(blocks, cells.num_blocks)), where="mutated cells")
+
     def unique(self, cells: CellBatch) -> CellBatch:
         """``cells`` without duplicates, first occurrences kept in their order."""
         if len(cells) == 0:
@@ -315,14 +350,18 @@ class CellSpace:
         codes[cells.blocks[..., 1] == EMPTY] = 0
         return codes
 
-    def sample(self, n: int, blocks: int, seed: int = 0, replace: bool = False) -> CellBatch:
+    def sample(self, n: int, blocks: int | None, seed=0, replace: bool = False) -> CellBatch:
         """``n`` cells of exactly ``blocks`` blocks, uniform over canonical cells.
 
         Each block is drawn uniformly from the unique structures of its
         position, which is uniform over canonical cells. Without ``replace``
         the cells are distinct (redrawing duplicates), which needs
-        ``n <= num_unique_cells(blocks)``.
+        ``n <= num_unique_cells(blocks)``. ``blocks=None`` draws uniformly
+        over the canonical cells of every block count ``1 .. max_blocks``
+        (the counts of each size are multinomial in the sizes' shares).
         """
+        if blocks is None:
+            return self._sample_every_size(n, seed, replace)
         self._check_position(blocks)
         if n < 0:
             raise ValueError(f"sample size n must be >= 0, got {n}")
@@ -338,6 +377,17 @@ class CellSpace:
             while len(out) < n:
                 out = self.unique(CellBatch.concat([out, self._draw(rng, n - len(out), blocks)]))
         return out
+
+    def _sample_every_size(self, n: int, seed, replace: bool) -> CellBatch:
+        sizes = np.arange(1, self.max_blocks + 1)
+        # float shares of exact ints: the smaller sizes' shares underflow to 0 only far beyond 63 bits
+        share = np.array([float(self.num_unique_cells(int(b))) for b in sizes])
+        rng = np.random.default_rng(seed)
+        per_size = rng.multinomial(n, share / share.sum())
+        parts = [self.sample(int(k), int(b), seed=int(rng.integers(2**63)), replace=replace)
+                 for b, k in zip(sizes, per_size) if k]
+        out = self.concat(parts) if parts else self.empty_batch()
+        return out.take(rng.permutation(len(out)))
 
     def _draw(self, rng: np.random.Generator, n: int, blocks: int) -> CellBatch:
         arr = np.full((n, self.max_blocks, 4), EMPTY, np.int8)

@@ -47,7 +47,7 @@ ops_tuples = st.lists(st.integers(0, len(NB201_OPERATORS) - 1), min_size=6, max_
 def test_format_parse_round_trip(ops):
     text = SPACE.format(ops)
     assert SPACE.parse(text).tolist() == ops
-    assert SPACE.parse_many([text, f"  {text} "]).tolist() == [ops, ops]
+    assert SPACE.parse_many([text, f"  {text} "]).ops.tolist() == [ops, ops]
     assert text.count("~") == 6 and text.split("|")[1].startswith(NB201_OPERATORS[ops[0]])
 
 
@@ -105,7 +105,7 @@ def test_parse_errors_name_the_bad_part(text, message):
 
 
 def test_batch_accepts_strings_arrays_and_tuples():
-    cells = SPACE.sample(4, seed=3)
+    cells = SPACE.sample(4, seed=3).ops
     texts = list(SPACE.format_array(cells))
     for given_cells in (texts, cells, [tuple(row) for row in cells.tolist()], NB201Batch(cells)):
         np.testing.assert_array_equal(SPACE.batch(given_cells).ops, cells)

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ablations.nb201_searches import BUDGET_QUANTILES, metric_names
 from ablations.paper import run_paper
 
 #: The main job at small, fast settings (about a minute on 2 cores).
@@ -46,7 +47,8 @@ SMALL_SETTINGS = {
                   "resolution": 16},
     "nb201": {"time_regressors": {"repetitions": 1, "K": 32,
                                   "xgboost_grid": {"max_depth": [2], "n_estimators": [20]}},
-              "predictor_ranking": {"trials": 1, "n_boot": 50, "K": 64}},
+              "predictor_ranking": {"trials": 1, "n_boot": 50, "K": 64},
+              "searches": {"seeds": 3, "K": 4, "datasets": ["cifar10"], "devices": ["lat_gold_6226", "lat_pixel3"]}},
 }
 
 @dataclass(frozen=True)
@@ -85,6 +87,13 @@ REGRESSOR = Tolerance(1e-6, 1e-9, "BLAS/LAPACK last bits and XGBoost's float32 h
 #: 1.5e-6). 1e-7 is far below one rank swap, so a changed model or split fails.
 PREDICTOR = Tolerance(1e-7, 1e-10, "ranks of float64 predictions that agree to ~1e-15")
 
+#: Scores of the NAS-Bench-201 searches against the true front (hypervolumes, recalls, regrets, their
+#: means, t-intervals and Wilcoxon statistics): the searches decide on the stated grids, so the evaluated
+#: cells are the same on every machine, and the scores are float64 sums over those cells (~1e-15
+#: relative); a different evaluated cell moves a run's regret by >= 0.01 points or its hypervolume by a
+#: strip of the front, far above 1e-9.
+SEARCH_SCORES = Tolerance(1e-9, 1e-12, "float64 sums over the same evaluated table cells")
+
 #: Tolerance class of every float column, per table (columns not listed are integers: exact).
 TOLERANCES: dict[str, dict[str, Tolerance]] = {
     "space_counts": {},
@@ -115,6 +124,10 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
     "nb201_predictor_ranking": {"fit_blocks": SETTING, "eval_blocks": SETTING, "confidence": SETTING,
                                 **dict.fromkeys(["value", "std_over_trials", "std_error", "ci_low", "ci_high"],
                                                 PREDICTOR)},
+    "nb201_pnas_vs_popnas": dict.fromkeys(
+        ["evaluated", "search_cost", *(f"{metric}{part}" for metric in metric_names(BUDGET_QUANTILES)
+                                       for part in ("", "_ci_low", "_ci_high"))], SEARCH_SCORES),
+    "nb201_pnas_vs_popnas_tests": dict.fromkeys(["mean_difference", "statistic", "p_value"], SEARCH_SCORES),
 }
 
 
@@ -137,7 +150,8 @@ def _tolerances(table_id: str, frame: pd.DataFrame) -> dict[str, dict[str, float
 TABLE_IDS = ["space_counts", "surrogate_calibration", "popnas_table3", "popnas_table4", "popnas_table5",
              "popnas_table6", "popnas_table7", "popnas_table8", "popnas_fronts", "popnas_time_limit", "pnas_table1", "pnas_fig4", "thesis_table4_3",
              "thesis_table5_4", "thesis_kendall_fidelity", "fidelity_dial", "fidelity_dial_order",
-             "nb201_time_regressors", "nb201_predictor_ranking"]
+             "nb201_time_regressors", "nb201_predictor_ranking",
+             "nb201_pnas_vs_popnas", "nb201_pnas_vs_popnas_tests"]
 
 
 def test_every_table_has_its_tolerances():

@@ -1,4 +1,4 @@
-"""Search strategies over a ``CellSpace`` and any backend, resumable step by step.
+"""Search strategies over any ``SearchSpace`` (``harness.search_space``) and any backend, resumable step by step.
 
 ``Strategy(space, backend, K=..., epochs=..., seed=..., ...).run(output_dir=None)``
 returns a :class:`SearchResult` whose ``trained`` DataFrame lists every trained

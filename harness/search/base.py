@@ -16,7 +16,7 @@ import pandas as pd
 from backends.base import Backend
 from harness.search.checkpoint import SearchRun
 from harness.search.drift import DriftMonitor, write_drift_summary
-from harness.space import CellBatch, CellSpace
+from harness.search_space import CellBatchLike, SearchSpace
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,8 @@ def top_m_curve(trained: pd.DataFrame, ms: Sequence[int] = (1, 5, 25)) -> pd.Dat
 
 
 class Strategy(abc.ABC):
-    """A search over a :class:`CellSpace` with any backend, run step by step with checkpoints.
+    """A search over a :class:`~harness.search_space.SearchSpace` with any backend, run step by step
+    with checkpoints.
 
     Subclasses implement :meth:`_step`, which chooses the cells of one step,
     trains them through :meth:`_train` and returns the step's tables.
@@ -78,7 +79,7 @@ class Strategy(abc.ABC):
 
     name: ClassVar[str]
 
-    def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
+    def __init__(self, space: SearchSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
                  seed: int = 0, eval_chunk: int | None = None,
                  drift_monitor: DriftMonitor | None = None) -> None:
         if not isinstance(K, (int, np.integer)) or K < 1:
@@ -107,8 +108,7 @@ class Strategy(abc.ABC):
     def settings(self) -> dict[str, Any]:
         """The run's settings, stored in ``search.json`` (a resume must match them)."""
         return {
-            "strategy": self.name, "space": self.space.name, "max_blocks": self.space.max_blocks,
-            "lookback": self.space.lookback, "K": self.K, "epochs": self.epochs, "seed": self.seed,
+            "strategy": self.name, **self.space.settings(), "K": self.K, "epochs": self.epochs, "seed": self.seed,
             "backend": self.backend.name, "backend_options": self.backend.options(),
             # only with a monitor, so folders of runs without one still resume
             **({"drift_monitor": self.drift_monitor.settings(self.space)} if self.drift_monitor else {}),
@@ -146,7 +146,7 @@ class Strategy(abc.ABC):
               ) -> tuple[dict[str, pd.DataFrame], dict[str, np.ndarray] | None]:
         """Choose and train one step's cells; return its tables and the predictor state."""
 
-    def _train(self, run: SearchRun, step: int, cells: CellBatch,
+    def _train(self, run: SearchRun, step: int, cells: CellBatchLike,
                extra: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
         """Evaluate ``cells`` through the backend (resumably) and add ``extra`` columns."""
         texts = self.space.format(cells)

@@ -1,6 +1,8 @@
 """The searches PNAS is compared with: random search (PNAS Fig. 4) and regularized evolution.
 
-Both search cells with exactly ``max_blocks`` blocks, the size PNAS ends at.
+Both search cells with exactly ``max_blocks`` blocks, the size PNAS ends at, or, with
+``whole_space=True``, cells of every size (NAS-Bench-201's accuracy-latency front is made of
+cells of every operator count, so a fair baseline there must reach the small ones too).
 """
 
 from __future__ import annotations
@@ -11,13 +13,36 @@ import numpy as np
 import pandas as pd
 
 from backends.base import Backend
-from harness.operators import NUM_OPERATORS
 from harness.search.base import Strategy
-from harness.space import CellBatch, CellSpace
+from harness.search.drift import DriftMonitor
+from harness.search_space import SearchSpace
 
 
-class RandomSearch(Strategy):
-    """Uniform random cells of ``max_blocks`` blocks, distinct within the run.
+class _Sampling(Strategy):
+    """Settings shared by the baselines: which cell sizes they draw (``whole_space``)."""
+
+    def __init__(self, space: SearchSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
+                 seed: int = 0, whole_space: bool = False, eval_chunk: int | None = None,
+                 drift_monitor: DriftMonitor | None = None) -> None:
+        super().__init__(space, backend, K=K, epochs=epochs, seed=seed, eval_chunk=eval_chunk,
+                         drift_monitor=drift_monitor)
+        if not isinstance(whole_space, bool):
+            raise ValueError(f"whole_space must be True or False, got {whole_space!r}")
+        self.whole_space = whole_space
+
+    def settings(self):
+        """The run's settings (``search.json``)."""
+        return {**super().settings(), "whole_space": self.whole_space}
+
+    def _sample(self, n: int, rng: np.random.Generator):
+        """``n`` distinct uniform cells: of ``max_blocks`` size, or of any size with ``whole_space``."""
+        size = None if self.whole_space else self.space.max_blocks
+        return self.space.sample(n, size, seed=int(rng.integers(2**63)))
+
+
+class RandomSearch(_Sampling):
+    """Uniform random cells of ``max_blocks`` blocks (of any size with ``whole_space``), distinct
+    within the run.
 
     Its steps train as many cells as PNAS's steps do (all unique one-block
     cells' count at step 1, ``K`` after), so the two compare model for model.
@@ -31,14 +56,13 @@ class RandomSearch(Strategy):
         seen = set(history["cell"]) if len(history) else set()
         chosen = self.space.empty_batch()
         while len(chosen) < size:
-            draw = self.space.sample(size - len(chosen), self.space.max_blocks,
-                                     seed=int(rng.integers(2**63)))
+            draw = self._sample(size - len(chosen), rng)
             fresh = np.array([text not in seen for text in self.space.format_array(draw)])
-            chosen = self.space.unique(CellBatch.concat([chosen, draw.take(fresh)]))
+            chosen = self.space.unique(self.space.concat([chosen, draw.take(fresh)]))
         return {"trained": self._train(run, step, chosen)}, None
 
 
-class RegularizedEvolution(Strategy):
+class RegularizedEvolution(_Sampling):
     """Regularized (aging) evolution, thesis Listing 3.6 / Real et al. 2019, batched.
 
     Step 1 trains ``population_size`` random cells. Every later step runs
@@ -47,17 +71,20 @@ class RegularizedEvolution(Strategy):
     children together, appends them and drops the ``K`` oldest. With ``K=1``
     this is Listing 3.6 exactly; larger ``K`` is its batch-synchronous form,
     which lets vectorised and parallel backends evaluate children together.
-    A mutation changes one input or one operator of one branch of one block
-    to another valid value, so children stay valid cells.
+    A mutation is the space's ``mutate`` (PNAS cells: one input or one
+    operator of one branch of one block changes to another valid value;
+    NAS-Bench-201: one edge's operator changes), so children stay valid
+    cells. ``whole_space`` draws the first population from every size.
     """
 
     name: ClassVar[str] = "evolution"
 
-    def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
+    def __init__(self, space: SearchSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
                  seed: int = 0, population_size: int = 100, sample_size: int = 25,
-                 eval_chunk: int | None = None, drift_monitor: DriftMonitor | None = None) -> None:
-        super().__init__(space, backend, K=K, epochs=epochs, seed=seed, eval_chunk=eval_chunk,
-                         drift_monitor=drift_monitor)
+                 whole_space: bool = False, eval_chunk: int | None = None,
+                 drift_monitor: DriftMonitor | None = None) -> None:
+        super().__init__(space, backend, K=K, epochs=epochs, seed=seed, whole_space=whole_space,
+                         eval_chunk=eval_chunk, drift_monitor=drift_monitor)
         if not 1 <= sample_size <= population_size:
             raise ValueError(
                 f"need 1 <= sample_size <= population_size, got {sample_size} and {population_size}"
@@ -72,8 +99,7 @@ class RegularizedEvolution(Strategy):
 
     def _step(self, step, run, rng):
         if step == 1:
-            first = self.space.sample(self.population_size, self.space.max_blocks,
-                                      seed=int(rng.integers(2**63)))
+            first = self._sample(self.population_size, rng)
             return {"trained": self._train(run, step, first)}, None
         # the population: the most recent population_size trained cells, oldest first
         population = self._history(run).iloc[-self.population_size:]
@@ -81,35 +107,14 @@ class RegularizedEvolution(Strategy):
         contenders = rng.integers(0, len(population), size=(self.K, self.sample_size))
         winners = contenders[np.arange(self.K), np.argmax(accuracy[contenders], axis=1)]
         parents = self.space.parse_many(population["cell"].to_numpy()[winners])
-        children = mutate(self.space, parents, rng)
+        children = self.space.mutate(parents, rng)
         return {"trained": self._train(run, step, children,
                                        {"parent": population["cell"].to_numpy()[winners]})}, None
 
 
-def mutate(space: CellSpace, cells: CellBatch, rng: np.random.Generator) -> CellBatch:
-    """Each cell with one branch's input or operator changed to another valid value (vectorised)."""
-    n = len(cells)
-    blocks = cells.blocks.copy()
-    slot = (rng.random(n) * cells.num_blocks).astype(np.intp)
-    field = rng.integers(0, 4, size=n)  # in1, op1, in2, op2
-    rows = np.arange(n)
-    current = blocks[rows, slot, field].astype(np.int64)
-    is_input = field % 2 == 0
-    # inputs of slot j range over -lookback..j-1; operators over 0..7
-    low = np.where(is_input, -space.lookback, 0)
-    count = np.where(is_input, space.lookback + slot, NUM_OPERATORS)
-    # a uniform draw among the other count-1 values: skip over the current one
-    draw = low + (rng.random(n) * (count - 1)).astype(np.int64)
-    draw = np.where(draw >= current, draw + 1, draw)
-    single = count < 2  # slot 0 with lookback 1 has one input only: change its operator instead
-    if single.any():
-        field[single] += 1
-        current[single] = blocks[rows[single], slot[single], field[single]]
-        other = (rng.random(single.sum()) * (NUM_OPERATORS - 1)).astype(np.int64)
-        draw[single] = np.where(other >= current[single], other + 1, other)
-    blocks[rows, slot, field] = draw
-    matrix = space.to_matrix(CellBatch(blocks, cells.num_blocks))
-    return space.from_matrix(matrix, where="mutated cells")
+def mutate(space: SearchSpace, cells, rng: np.random.Generator):
+    """``space.mutate(cells, rng)``: each cell changed in one place (see the spaces' ``mutate``)."""
+    return space.mutate(cells, rng)
 
 
 __all__ = ["RandomSearch", "RegularizedEvolution", "mutate"]

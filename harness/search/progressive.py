@@ -27,7 +27,7 @@ from harness.search.base import Strategy
 from harness.search.checkpoint import SearchRun
 from harness.search.drift import DriftMonitor
 from harness.search.pareto import FRONT_RULES, front_mask, top_k
-from harness.space import CellBatch, CellSpace
+from harness.search_space import CellBatchLike, SearchSpace, accuracy_predictor, time_regressor
 
 #: Candidates kept in full in a step's ``predictions`` table; above it, a seeded sample.
 PREDICTIONS_KEPT = 20_000
@@ -75,7 +75,7 @@ class PNAS(Strategy):
 
     name: ClassVar[str] = "pnas"
 
-    def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
+    def __init__(self, space: SearchSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
                  seed: int = 0, predictor: str = "mlp-ensemble",
                  predictor_options: dict[str, Any] | None = None, eval_chunk: int | None = None,
                  drift_monitor: DriftMonitor | None = None) -> None:
@@ -92,10 +92,7 @@ class PNAS(Strategy):
 
     # ------------------------------------------------------------------ predictor
     def _new_predictor(self):
-        from harness.predictors import make_predictor
-
-        return make_predictor(self.predictor, max_blocks=self.space.max_blocks,
-                              lookback=self.space.lookback, seed=self.seed, **self.predictor_options)
+        return accuracy_predictor(self.space, self.predictor, seed=self.seed, **self.predictor_options)
 
     def _predictor_after(self, step: int, run: SearchRun):
         """The predictor fitted after ``step``: in memory, or restored from the step's checkpoint."""
@@ -127,10 +124,10 @@ class PNAS(Strategy):
         all_trained = pd.concat([history, trained], ignore_index=True)
         return tables, self._fit_predictor(step, all_trained)
 
-    def _first_step_cells(self) -> CellBatch:
+    def _first_step_cells(self) -> CellBatchLike:
         return self.space.initial_cells()
 
-    def _select(self, step: int, candidates: CellBatch, predicted: np.ndarray, history: pd.DataFrame,
+    def _select(self, step: int, candidates: CellBatchLike, predicted: np.ndarray, history: pd.DataFrame,
                 rng: np.random.Generator):
         """PNAS: the ``K`` children with the highest predicted accuracy."""
         index = top_k(predicted, self.K)
@@ -164,7 +161,7 @@ class POPNAS(PNAS):
 
     name: ClassVar[str] = "popnas"
 
-    def __init__(self, space: CellSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
+    def __init__(self, space: SearchSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
                  seed: int = 0, time_limit: float | None = None, pareto: bool = True,
                  predictor: str = "mlp-ensemble", predictor_options: dict[str, Any] | None = None,
                  time_regressor: BaseEstimator | None = None, initial_thrust: bool = True,
@@ -190,7 +187,7 @@ class POPNAS(PNAS):
                                else default_time_regressor(space, self.integer_time_features))
 
     @classmethod
-    def v1(cls, space: CellSpace, backend: Backend, **overrides: Any) -> "POPNAS":
+    def v1(cls, space: SearchSpace, backend: Backend, **overrides: Any) -> "POPNAS":
         """POPNAS as its published code ran it: :data:`POPNAS_V1`, with ``overrides`` on top."""
         return cls(space, backend, **{**POPNAS_V1, **overrides})
 
@@ -200,10 +197,10 @@ class POPNAS(PNAS):
                 "front": self.front, "integer_time_features": self.integer_time_features,
                 "initial_thrust": self.initial_thrust, "time_regressor": repr(self.time_regressor)}
 
-    def _first_step_cells(self) -> CellBatch:
+    def _first_step_cells(self) -> CellBatchLike:
         cells = self.space.initial_cells()
         if self.initial_thrust:
-            cells = CellBatch.concat([self.space.empty_cells(1), cells])
+            cells = self.space.concat([self.space.empty_cells(1), cells])
         return cells
 
     def _select(self, step, candidates, predicted, history, rng):
@@ -238,23 +235,14 @@ class POPNAS(PNAS):
         return index, extra, tables
 
 
-def default_time_regressor(space: CellSpace, integer_features: bool = False) -> BaseEstimator:
-    """POPNAS's final time model (section 4.1.3): NNLS, dynamic re-index, no inputs, sliding blocks.
-
-    ``integer_features`` adds the v1 code's truncation of the predicted
-    cells' features (:class:`~harness.encodings.TruncatedPredictionFeatures`).
-    """
-    import dataclasses
-
-    from harness.encodings import PAPER_VARIANTS
-    from harness.regressors import make_time_regressor
-
-    encoding = dataclasses.replace(PAPER_VARIANTS["dynamic_without_inputs"],
-                                   integer_prediction_features=bool(integer_features))
-    return make_time_regressor("nnls", encoding, max_blocks=space.max_blocks, lookback=space.lookback)
+def default_time_regressor(space: SearchSpace, integer_features: bool = False) -> BaseEstimator:
+    """POPNAS's final time model for ``space`` (:func:`harness.search_space.time_regressor`; on PNAS
+    cells section 4.1.3's NNLS, dynamic re-index, no inputs, sliding blocks); ``integer_features``
+    adds the v1 code's truncation of the predicted cells' features."""
+    return time_regressor(space, integer_features)
 
 
-def _candidate_tables(space: CellSpace, step: int, candidates: CellBatch, rng: np.random.Generator,
+def _candidate_tables(space: SearchSpace, step: int, candidates: CellBatchLike, rng: np.random.Generator,
                       selected: np.ndarray, columns: dict[str, np.ndarray]) -> dict[str, pd.DataFrame]:
     """A step's ``candidates`` summary row and its ``predictions`` table.
 
