@@ -206,7 +206,7 @@ def test_bad_run_arguments_are_named():
         run_ga(grid, np.zeros((3, 100)), -1)
     with pytest.raises(ValueError, match="needs repetitions >= 1, got None"):
         run_ga(grid, lambda flat: flat * 1.0, 5)
-    with pytest.raises(ValueError, match="tau must be in \\(0, 1\\], got 0"):
+    with pytest.raises(ValueError, match="tau must be a real number in \\(0, 1\\], got 0"):
         NoisyRastrigin(grid, 0, 3)
 
 
