@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 import matplotlib.ticker
@@ -139,11 +140,19 @@ def time_limit_tradeoff(table: pd.DataFrame, path: str | Path, title: str) -> Pa
     return save_figure(figure, path)
 
 
-def _panels(frame: pd.DataFrame) -> tuple[Figure, list, list]:
-    """A figure with one panel per (dataset row, device column) of ``frame``, and the two key lists."""
+def _panels(frame: pd.DataFrame) -> tuple[Figure, list[tuple[Any, pd.DataFrame, bool, bool]]]:
+    """A figure with one panel per (dataset row, device column) of ``frame``, and per panel
+    ``(axes, its rows, first column?, first panel?)``, each panel already titled."""
     datasets, devices = list(dict.fromkeys(frame["dataset"])), list(dict.fromkeys(frame["device"]))
     figure = new_figure(3.6 * len(devices), 3.2 * len(datasets))
-    return figure, datasets, devices
+    panels = []
+    for row, dataset in enumerate(datasets):
+        for column, device in enumerate(devices):
+            axes = figure.add_subplot(len(datasets), len(devices), row * len(devices) + column + 1)
+            axes.set_title(f"{dataset}, {device}", fontsize=9)
+            rows = frame[(frame["dataset"] == dataset) & (frame["device"] == device)]
+            panels.append((axes, rows, column == 0, row == 0 and column == 0))
+    return figure, panels
 
 
 def anytime_hypervolume_curves(anytime: pd.DataFrame, path: str | Path, title: str) -> Path:
@@ -153,24 +162,20 @@ def anytime_hypervolume_curves(anytime: pd.DataFrame, path: str | Path, title: s
     ``anytime`` has ``dataset, device, method, seed, evaluated, normalised_hypervolume``; a run
     that stopped early (POPNAS with small fronts) ends its line where it stopped.
     """
-    figure, datasets, devices = _panels(anytime)
-    for row, dataset in enumerate(datasets):
-        for column, device in enumerate(devices):
-            axes = figure.add_subplot(len(datasets), len(devices), row * len(devices) + column + 1)
-            rows = anytime[(anytime["dataset"] == dataset) & (anytime["device"] == device)]
-            for method, group in rows.groupby("method", sort=False):
-                # only cell counts every seed reached, so the mean is over all seeds
-                reached = group.groupby("seed")["evaluated"].max().min()
-                stats = (group[group["evaluated"] <= reached].groupby("evaluated")["normalised_hypervolume"]
-                         .agg(["mean", "min", "max"]))
-                axes.plot(stats.index, stats["mean"], label=method, linewidth=1.2)
-                axes.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15)
-            axes.set_title(f"{dataset}, {device}", fontsize=9)
-            axes.set_xlabel("cells evaluated")
-            if column == 0:
-                axes.set_ylabel("hypervolume / true front's")
-            if row == 0 and column == 0:
-                axes.legend(fontsize=7)
+    figure, panels = _panels(anytime)
+    for axes, rows, first_column, first in panels:
+        for method, group in rows.groupby("method", sort=False):
+            # only cell counts every seed reached, so the mean is over all seeds
+            reached = group.groupby("seed")["evaluated"].max().min()
+            stats = (group[group["evaluated"] <= reached].groupby("evaluated")["normalised_hypervolume"]
+                     .agg(["mean", "min", "max"]))
+            axes.plot(stats.index, stats["mean"], label=method, linewidth=1.2)
+            axes.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15)
+        axes.set_xlabel("cells evaluated")
+        if first_column:
+            axes.set_ylabel("hypervolume / true front's")
+        if first:
+            axes.legend(fontsize=7)
     figure.suptitle(title)
     return save_figure(figure, path)
 
@@ -179,25 +184,21 @@ def fronts_found(fronts: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Each method's front of evaluated cells against the true accuracy-latency front, one panel
     per (dataset, device). ``fronts`` has ``dataset, device, method, accuracy, cost``; the method
     ``"true front"`` is the exhaustive one."""
-    figure, datasets, devices = _panels(fronts)
-    for row, dataset in enumerate(datasets):
-        for column, device in enumerate(devices):
-            axes = figure.add_subplot(len(datasets), len(devices), row * len(devices) + column + 1)
-            rows = fronts[(fronts["dataset"] == dataset) & (fronts["device"] == device)]
-            for method, group in rows.groupby("method", sort=False):
-                group = group.sort_values("cost")
-                true = method == "true front"
-                axes.plot(group["cost"], 100 * group["accuracy"], drawstyle="steps-post",
-                          color="black" if true else None, linewidth=1.6 if true else 0.9,
-                          marker=None if true else "o", markersize=2.5, label=method)
-            axes.set_xscale("log")
-            # the minor ticks' labels overlap on a log axis spanning less than a decade
-            axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-            axes.set_title(f"{dataset}, {device}", fontsize=9)
-            axes.set_xlabel("latency [ms]")
-            if column == 0:
-                axes.set_ylabel("test accuracy [%]")
-            if row == 0 and column == 0:
-                axes.legend(fontsize=7)
+    figure, panels = _panels(fronts)
+    for axes, rows, first_column, first in panels:
+        for method, group in rows.groupby("method", sort=False):
+            group = group.sort_values("cost")
+            true = method == "true front"
+            axes.plot(group["cost"], 100 * group["accuracy"], drawstyle="steps-post",
+                      color="black" if true else None, linewidth=1.6 if true else 0.9,
+                      marker=None if true else "o", markersize=2.5, label=method)
+        axes.set_xscale("log")
+        # the minor ticks' labels overlap on a log axis spanning less than a decade
+        axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        axes.set_xlabel("latency [ms]")
+        if first_column:
+            axes.set_ylabel("test accuracy [%]")
+        if first:
+            axes.legend(fontsize=7)
     figure.suptitle(title)
     return save_figure(figure, path)
