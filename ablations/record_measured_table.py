@@ -1,4 +1,4 @@
-"""Record the embedded measured table: a PNAS and a POPNAS run with real training, one table.
+"""Record the embedded measured table: PNAS, POPNAS and POPNAS v1 runs with real training, one table.
 
 The table that ``backends.make("table")`` serves by default, and that the
 main job uses wherever a study needs real training times. Regenerate it with
@@ -6,7 +6,7 @@ main job uses wherever a study needs real training times. Regenerate it with
 
     python -m ablations.record_measured_table --clock cpu
 
-Both searches run in the PNAS space through the training backend on
+The searches (PNAS, POPNAS, and POPNAS's v1 preset ``POPNAS.v1``) run in the PNAS space through the training backend on
 scikit-learn's digits, each resumable in its own folder under ``--work``
 (a killed recording continues where it stopped). Training times follow
 ``--clock`` (default ``auto``: the training thread's CPU time on CPU with
@@ -40,10 +40,12 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 import backends
-from backends.table import EMBEDDED_TABLE
+from backends.base import Backend
+from backends.table import EMBEDDED_TABLE, read_table_file
 from harness import CellSpace
 from harness.provenance import environment
 from harness.search import PNAS, POPNAS
+from harness.search.base import Strategy
 from harness.search.checkpoint import SearchRun
 from harness.search.drift import DriftMonitor, drift_report, symmetric_one_block_cells
 from harness.store import atomic_write_frame, atomic_write_text
@@ -58,80 +60,130 @@ DEFAULTS = {
 }
 
 
+def recorded_searches(space: CellSpace, backend: Backend, K: int, seed: int,
+                      monitor: DriftMonitor | None) -> dict[str, Strategy]:
+    """The searches a measured table can hold, by their ``strategy`` label: PNAS, POPNAS (strict
+    front) and POPNAS as its published code ran it (``POPNAS.v1``: v1 front, integer time
+    features, LSTM controller)."""
+    common = {"K": K, "seed": seed, "eval_chunk": 8, "drift_monitor": monitor}
+    return {"pnas": PNAS(space, backend, **common), "popnas": POPNAS(space, backend, **common),
+            "popnas_v1": POPNAS.v1(space, backend, **common)}
+
+
 def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs: int, filters: int,
                           cells_per_stage: int, batch_size: int, lr: float, seed: int,
                           threads: int, device: str, clock: str, drift_cells: int, drift_repeats: int,
-                          strategies: str = "pnas,popnas", note: str = "", partial: bool = False
+                          strategies: str = "pnas,popnas,popnas_v1", note: str = "", partial: bool = False
                           ) -> pd.DataFrame:
-    """Run PNAS then POPNAS with real training and write their joined ``trained`` tables to ``out``.
+    """Run the searches ``strategies`` with real training and write every recorded search to ``out``.
 
-    ``strategies`` picks which searches this invocation runs (comma-separated);
-    the others are read from their folders under ``work`` when complete. Two
-    invocations, one per search, can so record in parallel on two cores.
-    ``drift_cells`` (0 = no monitor) and ``drift_repeats`` configure the
-    drift monitor. ``note`` is stored in the provenance (how and where it
-    was recorded, and why any setting was reduced). With ``partial`` the
-    table is written from the steps completed so far (``completed_steps``
-    in the provenance says how many) instead of waiting for every step.
+    ``strategies`` picks which searches (labels of :func:`recorded_searches`,
+    comma-separated, possibly none) this invocation runs. Each of the others
+    is read from its folder under ``work`` when complete there, else kept
+    from the table already at ``out`` if that table was recorded with the
+    same settings, so a search can be added to the committed table without
+    re-recording the others, and two invocations, one per search, can record
+    in parallel on two cores. ``drift_cells`` (0 = no monitor) and
+    ``drift_repeats`` configure the drift monitor. ``note`` is stored in the
+    provenance (how and where it was recorded, and why any setting was
+    reduced); each search keeps the provenance of the invocation that
+    recorded it under ``recordings``. With ``partial`` the table is written
+    from the steps completed so far (``completed_steps`` says how many)
+    instead of waiting for every step. Each search's per-step ``candidates``
+    summary (candidates, front size ...) goes to ``<out>.candidates.parquet``.
     """
     import torch
 
     torch.set_num_threads(threads)
+    settings = {"space": "pnas", "max_blocks": max_blocks, "K": K, "epochs": epochs,
+                "filters": filters, "cells_per_stage": cells_per_stage, "batch_size": batch_size,
+                "lr": lr, "seed": seed, "threads": threads, "device": device, "dataset": "digits",
+                "clock": clock, "drift_cells": drift_cells, "drift_repeats": drift_repeats}
     space = CellSpace.pnas(max_blocks=max_blocks)
     backend = backends.make("training", space=space, dataset="digits", filters=filters,
                             cells_per_stage=cells_per_stage, max_epochs=epochs, batch_size=batch_size,
                             lr=lr, device=device, threads_per_worker=threads, clock=clock)
-    monitor = drift_monitor(space, drift_cells, drift_repeats)
+    searches = recorded_searches(space, backend, K, seed, drift_monitor(space, drift_cells, drift_repeats))
+    chosen = [label for label in strategies.split(",") if label]
+    unknown = sorted(set(chosen) - set(searches))
+    if unknown:
+        raise ValueError(f"--strategies {strategies!r}: unknown search(es) {unknown}; known: {sorted(searches)}")
     started = time.perf_counter()
-    frames, seconds, drift = [], {}, {}
-    chosen = strategies.split(",")
-    searches = [PNAS(space, backend, K=K, seed=seed, eval_chunk=8, drift_monitor=monitor),
-                POPNAS(space, backend, K=K, seed=seed, eval_chunk=8, drift_monitor=monitor)]
-    for strategy in searches:
-        if strategy.name in chosen:
-            begin = time.perf_counter()
-            strategy.run(work / strategy.name)
-            seconds[strategy.name] = time.perf_counter() - begin
-    runs = {strategy.name: SearchRun(work / strategy.name, strategy.settings()) for strategy in searches}
-    completed = {name: run.completed_steps for name, run in runs.items()}
-    if min(completed.values()) < max_blocks and not partial:
-        log.warning("not every search is complete in %s yet (%s steps of %d): the table is written once "
-                    "they are, or with --partial", work, completed, max_blocks)
-        return pd.DataFrame()
-    for name, run in runs.items():
-        # completed steps only (a step in progress is not in the table), and the timings of their starts
-        frames.append(run.all_tables("trained").assign(strategy=name))
-        timings = run.all_reference_timings()
-        drift[name] = drift_report(timings[timings["step"] <= completed[name]] if len(timings) else timings)
+    seconds = {}
+    for label in chosen:
+        begin = time.perf_counter()
+        searches[label].run(work / label)
+        seconds[label] = time.perf_counter() - begin
+
+    sidecar, candidates_path = out.with_suffix(".json"), out.with_suffix(".candidates.parquet")
+    previous_provenance = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    if previous_provenance and previous_provenance.get("settings") != settings:
+        log.warning("the table at %s was recorded with other settings (%s): none of its rows are kept",
+                    out, previous_provenance.get("settings"))
+        previous_provenance = {}
+    previous = read_table_file(out) if previous_provenance and out.exists() else pd.DataFrame(columns=["strategy"])
+    previous_candidates = (pd.read_parquet(candidates_path) if previous_provenance and candidates_path.exists()
+                           else pd.DataFrame(columns=["strategy"]))
+    frames, summaries, drift, completed, recordings = [], [], {}, {}, {}
+    this_invocation = {"note": note, "command": " ".join([Path(sys.executable).name, "-m",
+                                                           "ablations.record_measured_table", *sys.argv[1:]]),
+                       "search_seconds": seconds, "environment": recording_environment(torch)}
+    for label, search in searches.items():
+        run = SearchRun(work / label, search.settings())
+        if label in chosen or run.completed_steps == search.num_steps or (partial and run.completed_steps):
+            completed[label] = run.completed_steps
+            if completed[label] < search.num_steps and not partial:
+                log.warning("%s has %d of %d steps in %s: the table is written once it is complete, or "
+                            "with --partial", label, completed[label], search.num_steps, work / label)
+                return pd.DataFrame()
+            # completed steps only (a step in progress is not in the table), and the timings of their starts
+            frames.append(run.all_tables("trained").assign(strategy=label))
+            summaries.append(run.all_tables("candidates").assign(strategy=label))
+            timings = run.all_reference_timings()
+            drift[label] = drift_report(timings[timings["step"] <= completed[label]] if len(timings) else timings)
+            recordings[label] = this_invocation
+        elif (previous["strategy"] == label).any():
+            frames.append(previous[previous["strategy"] == label])
+            summaries.append(previous_candidates[previous_candidates["strategy"] == label])
+            for key, store in (("drift", drift), ("completed_steps", completed), ("recordings", recordings)):
+                if label in previous_provenance.get(key, {}):
+                    store[label] = previous_provenance[key][label]
+    if not frames:
+        raise ValueError(f"nothing to write to {out}: no search was run, complete in {work} or in the table")
     table = pd.concat(frames, ignore_index=True)
     atomic_write_frame(table, out)
+    summaries = [frame for frame in summaries if len(frame)]
+    if summaries:
+        atomic_write_frame(pd.concat(summaries, ignore_index=True), candidates_path)
+    labels = list(dict.fromkeys(table["strategy"]))
     provenance = {
-        "note": note,
-        "command": " ".join([Path(sys.executable).name, "-m", "ablations.record_measured_table", *sys.argv[1:]]),
-        "settings": {"space": "pnas", "max_blocks": max_blocks, "K": K, "epochs": epochs,
-                     "filters": filters, "cells_per_stage": cells_per_stage, "batch_size": batch_size,
-                     "lr": lr, "seed": seed, "threads": threads, "device": device, "dataset": "digits",
-                     "clock": clock, "drift_cells": drift_cells, "drift_repeats": drift_repeats},
+        "note": "; ".join(dict.fromkeys(r["note"] for r in recordings.values() if r.get("note"))),
+        "settings": settings,
         # the clock train_time follows, as resolved per row ("auto" is resolved in the worker)
         "clock": "+".join(sorted(table["clock"].astype(str).unique())) if "clock" in table else clock,
         "measured_at_commits": sorted(table["git_commit"].astype(str).unique().tolist()),
         "drift": drift,
         "cells_in_both_runs": cross_run_agreement(table),
         "backend_options": backend.options(),
-        "environment": {**environment(), "torch": torch.__version__, "cpu_count": str(os.cpu_count()), "torch_threads": str(torch.get_num_threads()),
-                        "platform": platform.platform(),
-                        "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None},
-        "rows": {name: int((table["strategy"] == name).sum()) for name in ("pnas", "popnas")},
+        "environment": recording_environment(torch),
+        "rows": {name: int((table["strategy"] == name).sum()) for name in labels},
         "completed_steps": completed,
-        "search_seconds_this_invocation": seconds,
+        "recordings": recordings,
         "total_train_time_seconds": {name: float(table.loc[table["strategy"] == name, "train_time"].sum())
-                                     for name in ("pnas", "popnas")},
+                                     for name in labels},
         "total_wall_time_seconds": {name: float(table.loc[table["strategy"] == name, "wall_time"].sum())
-                                    for name in ("pnas", "popnas")},
+                                    for name in labels},
         "wall_seconds_this_invocation": time.perf_counter() - started,
     }
-    atomic_write_text(out.with_suffix(".json"), json.dumps(provenance, indent=2, default=str))
+    atomic_write_text(sidecar, json.dumps(provenance, indent=2, default=str))
     return table
+
+
+def recording_environment(torch: Any) -> dict[str, Any]:
+    """Hardware and library versions of this invocation (torch passed in: it is imported lazily)."""
+    return {**environment(), "torch": torch.__version__, "cpu_count": str(os.cpu_count()),
+            "torch_threads": str(torch.get_num_threads()), "platform": platform.platform(),
+            "cuda_device": torch.cuda.get_device_name() if torch.cuda.is_available() else None}
 
 
 def drift_monitor(space: CellSpace, cells: int, repeats: int) -> DriftMonitor | None:
@@ -160,7 +212,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=EMBEDDED_TABLE)
     parser.add_argument("--work", type=Path, default=Path("outputs/record_measured_table"))
-    parser.add_argument("--strategies", default="pnas,popnas")
+    parser.add_argument("--strategies", default="pnas,popnas,popnas_v1")
     parser.add_argument("--note", default="", help="how the recording was made, stored in the JSON")
     parser.add_argument("--partial", action="store_true",
                         help="write the table from the completed steps, even if a search is unfinished")
