@@ -5,7 +5,7 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: setup run test test-portable bench clean
+.PHONY: setup run lint test test-portable bench clean
 
 $(STAMP): pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ setup: $(STAMP)
 ## the main job: every study on the embedded default backends -> outputs/paper/seed=0/
 run: $(STAMP)
 	$(BIN)/popnas-harness experiment=paper
+
+## ruff (the rule set in pyproject.toml) on the whole tree, mypy on the core library
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 ## the unit and regression tests (benchmarks are skipped)
 test: $(STAMP)
@@ -38,4 +43,4 @@ bench: $(STAMP)
 		$(if $(wildcard .benchmarks/*/[0-9][0-9][0-9][0-9]_*.json),--benchmark-compare --benchmark-compare-fail=min:25%)
 
 clean:
-	rm -rf $(VENV) outputs multirun .pytest_cache .benchmarks
+	rm -rf $(VENV) outputs multirun .pytest_cache .benchmarks .mypy_cache .ruff_cache

@@ -29,14 +29,13 @@ cells, which a uniform sample lacks, so it is not offered here).
 from __future__ import annotations
 
 import os
+import warnings
 from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
-
-import warnings
 
 from ablations.nb201_studies import SMALL_XGB_GRID, SPACE, _check_names, _fit, _load
 from ablations.pnas_table1 import check_integer

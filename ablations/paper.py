@@ -25,21 +25,24 @@ import numpy as np
 import pandas as pd
 
 import backends
-from backends.base import check_seed
-from backends.table import EMBEDDED_TABLE, load_results_table
 from ablations import figures, paper_numbers
 from ablations.popnas_time_regressors import (
-    NOISE_FLOOR, noise_floor_rows, popnas_table3, popnas_table4, popnas_table5_and_6,
+    NOISE_FLOOR,
+    noise_floor_rows,
+    popnas_table3,
+    popnas_table4,
+    popnas_table5_and_6,
 )
 from ablations.report import TableSection, markdown_table, write_report
 from ablations.search_comparisons import pnas_fig4, popnas_fronts, popnas_table7, popnas_table8, popnas_time_limit
 from ablations.space_counts import space_counts
 from ablations.surrogate_calibration import surrogate_calibration
+from backends.base import check_seed
+from backends.table import EMBEDDED_TABLE, load_results_table
 from harness.provenance import environment
 from harness.search import PNAS, POPNAS, POPNAS_V1, RandomSearch, RegularizedEvolution, SearchResult
-from harness.store import ResultsStore
 from harness.space import CellSpace
-from harness.store import atomic_write_frame
+from harness.store import ResultsStore, atomic_write_frame
 
 log = logging.getLogger(__name__)
 

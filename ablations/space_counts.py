@@ -7,9 +7,8 @@ the space code changes this table.
 
 from __future__ import annotations
 
-import pandas as pd
-
 import numpy as np
+import pandas as pd
 
 from harness.space import EMPTY, CellSpace
 

@@ -16,7 +16,8 @@ import pandas as pd
 
 import harness
 from harness.provenance import git_commit
-from harness.space import Cell, CellBatch, CellSpace
+from harness.search_space import CellBatchLike, SearchSpace
+from harness.space import Cell, CellSpace
 
 #: Columns every backend's result frame has, in this order.
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -56,12 +57,12 @@ class Backend(abc.ABC):
     #: Registry name, the one ``backends.make`` takes.
     name: ClassVar[str]
     #: The space whose cells this backend evaluates.
-    space: CellSpace
+    space: SearchSpace
     #: Full-fidelity number of epochs, used when ``evaluate`` gets ``epochs=None``.
     max_epochs: int
 
     @abc.abstractmethod
-    def _evaluate(self, cells: CellBatch, epochs: int, seed: int) -> dict[str, np.ndarray]:
+    def _evaluate(self, cells: CellBatchLike, epochs: int, seed: int) -> dict[str, np.ndarray]:
         """``accuracy`` and ``train_time`` (seconds) per cell, plus any extra columns."""
 
     @abc.abstractmethod
@@ -69,7 +70,7 @@ class Backend(abc.ABC):
         """The backend's settings, JSON-serialisable, recorded with every row."""
 
     def evaluate(
-        self, cells: CellBatch | Sequence[Cell | str], epochs: int | None = None, seed: int = 0
+        self, cells: CellBatchLike | Sequence[Cell | str], epochs: int | None = None, seed: int = 0
     ) -> pd.DataFrame:
         """Evaluate ``cells`` for ``epochs`` (default: full fidelity) with ``seed``.
 
@@ -82,9 +83,9 @@ class Backend(abc.ABC):
         measured = self._evaluate(batch, epochs, seed)
         return self.result_frame(batch, measured, epochs, seed)
 
-    def as_batch(self, cells: CellBatch | Sequence[Cell | str]) -> CellBatch:
+    def as_batch(self, cells: CellBatchLike | Sequence[Cell | str]) -> CellBatchLike:
         """``cells`` as a validated batch of this backend's space."""
-        if isinstance(cells, CellBatch):
+        if isinstance(cells, CellBatchLike):
             self.space.validate(cells, where=f"cells given to the {self.name} backend")
             return cells
         return self.space.batch(list(cells))
@@ -100,7 +101,7 @@ class Backend(abc.ABC):
         return int(epochs)
 
     def result_frame(
-        self, cells: CellBatch, measured: dict[str, np.ndarray], epochs: int, seed: int
+        self, cells: CellBatchLike, measured: dict[str, np.ndarray], epochs: int, seed: int
     ) -> pd.DataFrame:
         """The protocol's DataFrame from measured columns (shared by all backends)."""
         n = len(cells)

@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 
 from backends.base import Backend, check_seed
-from harness.space import Cell, CellBatch
+from harness.search_space import CellBatchLike
+from harness.space import Cell
 from harness.store import ResultsStore
 
 #: The columns that identify an evaluation: a recorded row with the same values is served again.
@@ -63,7 +64,7 @@ class RecordingBackend(Backend):
         self._index: dict[tuple, tuple[int, int]] | None = None  # CACHE_KEY values -> (frame, row)
 
     def evaluate(
-        self, cells: CellBatch | Sequence[Cell | str], epochs: int | None = None, seed: int = 0
+        self, cells: CellBatchLike | Sequence[Cell | str], epochs: int | None = None, seed: int = 0
     ) -> pd.DataFrame:
         """The frame for these arguments: recorded rows where there are some, the wrapped
         backend's (appended to the table first) for the other cells."""
@@ -80,8 +81,8 @@ class RecordingBackend(Backend):
             return frame
         if missing:
             self._record(self.backend.evaluate(batch.take(missing), epochs=epochs, seed=seed))
-            found = [index[(options, text, epochs, seed)] for text in texts]
-        return self._rows(found)
+            return self._rows([index[(options, text, epochs, seed)] for text in texts])
+        return self._rows([hit for hit in found if hit is not None])
 
     def _recorded(self) -> dict[tuple, tuple[int, int]]:
         """The index of the recorded rows, read from the table at the first call."""
@@ -103,8 +104,9 @@ class RecordingBackend(Backend):
         number = len(self._frames)
         self._frames.append(frame.reset_index(drop=True))
         keys = zip(*(frame[c].tolist() for c in CACHE_KEY))
+        index = self._recorded()
         for row, key in enumerate(keys):
-            self._index.setdefault(key, (number, row))
+            index.setdefault(key, (number, row))
 
     def _rows(self, found: list[tuple[int, int]]) -> pd.DataFrame:
         """The indexed rows at ``found``, in that order, as one frame."""
@@ -116,7 +118,7 @@ class RecordingBackend(Backend):
             pieces.append(self._frames[number].iloc[rows[at]].set_axis(at))
         return pd.concat(pieces).sort_index().reset_index(drop=True)
 
-    def _evaluate(self, cells: CellBatch, epochs: int, seed: int) -> dict[str, np.ndarray]:
+    def _evaluate(self, cells: CellBatchLike, epochs: int, seed: int) -> dict[str, np.ndarray]:
         """The wrapped backend's measurement (unrecorded: recording happens in :meth:`evaluate`)."""
         return self.backend._evaluate(cells, epochs, seed)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence, overload
+from typing import Any, Callable, Sequence, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -298,14 +298,14 @@ class NB201Space:
 
         ``where(i)`` names item ``i`` in error messages (default ``"cell i"``).
         """
-        texts = np.asarray(texts, dtype=object).reshape(-1)
-        keys = self._text_index().get_indexer(texts)
+        array = np.asarray(texts, dtype=object).reshape(-1)
+        keys = self._text_index().get_indexer(array)
         for i in np.flatnonzero(keys < 0):
             # not the canonical spelling (e.g. surrounding spaces): parse it, or name the bad token
             try:
-                keys[i] = self.keys(self.parse(texts[i])[None])[0]
+                keys[i] = self.keys(self.parse(array[i])[None])[0]
             except (ValueError, TypeError) as err:
-                raise ValueError(f"{where(i) if where else f'cell {i}'}: {err}") from None
+                raise ValueError(f"{where(int(i)) if where else f'cell {i}'}: {err}") from None
         return NB201Batch(self.from_keys(keys))
 
     def _text_index(self) -> pd.Index:
@@ -324,7 +324,7 @@ class NB201Space:
         elif isinstance(cells, str):
             raise TypeError(f"pass a list of cell strings, not the single str {cells!r}")
         elif len(cells) and all(isinstance(cell, str) for cell in cells):
-            ops = self.parse_many(list(cells)).ops
+            ops = self.parse_many(cast("list[str]", list(cells))).ops
         else:
             ops = np.array([list(cell) for cell in cells], dtype=np.int64).reshape(-1, NUM_EDGES)
         if ops.dtype.kind not in "iu":

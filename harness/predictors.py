@@ -703,10 +703,10 @@ def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.n
             for param in params:
                 param.grad = None
             loss.backward()
-            if uniform:
-                optimiser.step()
-            else:
+            if isinstance(optimiser, _MaskedAdam):
                 optimiser.step(active[step])
+            else:
+                optimiser.step()
         for k, member in enumerate(members):
             with torch.no_grad():
                 for name, param in zip(names, params):

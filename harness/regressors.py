@@ -15,19 +15,26 @@ from __future__ import annotations
 
 import numbers
 from functools import partial
-from typing import Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 from scipy.optimize import nnls
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.dummy import DummyRegressor
 from sklearn.linear_model import Ridge
-from sklearn.pipeline import Pipeline
 from sklearn.model_selection import GridSearchCV, KFold
+from sklearn.pipeline import Pipeline
 from sklearn.utils.validation import check_is_fitted, validate_data
 from xgboost import XGBRegressor
 
-from harness.encodings import NB201_ENCODINGS, NB201_ONEHOT_OPERATORS, EncodingConfig, NB201Features, check_cell_matrix, nb201_cells
+from harness.encodings import (
+    NB201_ENCODINGS,
+    NB201_ONEHOT_OPERATORS,
+    EncodingConfig,
+    NB201Features,
+    check_cell_matrix,
+    nb201_cells,
+)
 from harness.nb201_space import NONE_ID, NUM_EDGES, NB201Space
 from harness.space import EMPTY, CellBatch, CellSpace
 
@@ -290,7 +297,7 @@ class XGBoostRegressorCV(RegressorMixin, BaseEstimator):
 
 
 #: Regressor name (as in ``ablations.paper_numbers``) -> factory.
-REGRESSORS = {
+REGRESSORS: dict[str, Callable[..., Any]] = {
     "block_sum": BlockSumRegressor,
     "ridge": partial(Ridge, alpha=RIDGE_ALPHA),
     "nnls": NNLSRegressor,

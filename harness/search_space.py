@@ -67,6 +67,9 @@ class SearchSpace(Protocol):
     def parse_many(self, texts: Sequence[str]) -> CellBatchLike:
         """The validated batch written as ``texts``."""
 
+    def batch(self, cells: Any) -> CellBatchLike:
+        """A validated batch from a batch, cell texts or the space's cell arrays."""
+
     def format(self, cells: Any) -> Any:
         """Canonical text of one cell, or the list of a batch's texts."""
 

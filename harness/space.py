@@ -222,6 +222,8 @@ class CellSpace:
             branch_in = np.repeat(inputs, NUM_OPERATORS)
             branch_op = np.tile(ops, len(inputs))
             n = len(branch_in)
+            first: np.ndarray
+            second: np.ndarray
             first, second = np.meshgrid(np.arange(n), np.arange(n), indexing="ij")
             if not ordered:
                 keep = first <= second
@@ -281,8 +283,8 @@ class CellSpace:
         counts = np.concatenate(
             [np.full(len(g), int(b) + 1, np.int8) for g, b in zip(groups, np.unique(cells.num_blocks))]
         )
-        children = CellBatch(blocks, counts)
-        return self.unique(children) if dedupe else children
+        batch = CellBatch(blocks, counts)
+        return self.unique(batch) if dedupe else batch
 
     def concat(self, batches: Sequence[CellBatch]) -> CellBatch:
         """One batch holding the cells of ``batches`` in order (:meth:`CellBatch.concat`)."""

@@ -64,6 +64,7 @@ _LOCK_NAME = ".compact.lock"
 _READ_ATTEMPTS = 5
 
 _T = TypeVar("_T")
+_P = TypeVar("_P")  # a path type: str, PathLike or Path
 
 
 class CorruptTableError(ValueError):
@@ -113,7 +114,7 @@ def read_parquet_file(path: str | os.PathLike) -> pd.DataFrame:
     return _unless_corrupt(path, pd.read_parquet)
 
 
-def _unless_corrupt(path: str | os.PathLike, read: Callable[[str | os.PathLike], _T]) -> _T:
+def _unless_corrupt(path: _P, read: Callable[[_P], _T]) -> _T:
     """``read(path)``, with pyarrow's errors on a damaged file turned into :class:`CorruptTableError`."""
     try:
         return read(path)
@@ -172,7 +173,7 @@ class ResultsStore:
         named = sorted((key, entry.name) for entry in os.scandir(self.folder)
                        if (key := _sort_key(entry.name)) is not None)
         names = [name for _, name in named]
-        replaced = set()
+        replaced: set[str] = set()
         for name in names:
             match = _PART_RE.match(name)
             if match and match.group(2):  # a merged part
@@ -225,7 +226,9 @@ class ResultsStore:
             if len(parts) < 2:
                 return None
             frame = self._read_parts(parts, skip_corrupt=False)  # under the lock no part vanishes
-            first = _sort_key(parts[0].name)[0]
+            key = _sort_key(parts[0].name)
+            assert key is not None  # _scan lists part files only
+            first = key[0]
             # a stamp equal to the first replaced part's keeps the merged rows where that part was
             path = self.folder / self._new_name(first, merged=True)
             table = pa.Table.from_pandas(frame.reset_index(drop=True), preserve_index=False)

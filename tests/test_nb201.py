@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
@@ -13,10 +12,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import backends
-from backends.nb201 import (NB201_DIR_ENV, NB201_FILE, NB201_PARQUET, PACKAGED_NB201_DIR, NB201Backend,
-                            find_nb201_table, load_nb201_table)
-from tests.conftest import shared_dir
+from backends.nb201 import (
+    NB201_DIR_ENV,
+    NB201_FILE,
+    NB201_PARQUET,
+    PACKAGED_NB201_DIR,
+    NB201Backend,
+    find_nb201_table,
+    load_nb201_table,
+)
 from harness.nb201_space import NB201_OPERATORS, NB201Batch, NB201Space
+from tests.conftest import shared_dir
 
 SPACE = NB201Space()
 ALL_NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"

@@ -5,7 +5,6 @@ The study tests skip, with the reason, when ``../shared`` (or ``$POPNAS_SHARED``
 
 from __future__ import annotations
 
-
 import numpy as np
 import pandas as pd
 import pytest

@@ -127,7 +127,7 @@ def test_ensemble_members_fit_from_scratch_on_different_four_fifths(mixed):
     seeds = [member.seed for member in ensemble.members_]
     assert len(set(seeds)) == 5
     predictions = [member.predict(cells) for member in ensemble.members_]
-    for k, (member, train) in enumerate(zip(ensemble.members_, ensemble.train_indices_)):
+    for k, train in enumerate(ensemble.train_indices_):
         alone = clone(base).set_params(seed=seeds[k]).fit(cells.take(train), y[train])
         # the ensemble's members train stacked, a lone fit alone: the same arithmetic but for the
         # order of a few float64 sums

@@ -102,7 +102,7 @@ def test_recorder_is_transparent_for_the_wrapped_backends_extras(tmp_path):
     recorded = backends.record(surrogate, tmp_path / "rec")
     assert recorded.expected_tau_to_full(5) == surrogate.expected_tau_to_full(5)
     with pytest.raises(AttributeError):
-        recorded.no_such_attribute
+        _ = recorded.no_such_attribute
 
 
 def test_recorded_evaluations_are_served_not_evaluated_again(tmp_path):

@@ -106,8 +106,8 @@ def test_popnas_without_limit_and_front_makes_pnas_decisions(small_space, surrog
     real = popnas.trained[popnas.trained["blocks"] > 0]
     assert (popnas.trained["blocks"] == 0).sum() == 1  # the initial-thrust row
     for step in (1, 2, 3):
-        assert pnas.trained.query("step == @step")["cell"].tolist() == \
-            real.query("step == @step")["cell"].tolist()
+        assert pnas.trained[pnas.trained["step"] == step]["cell"].tolist() == \
+            real[real["step"] == step]["cell"].tolist()
 
 
 def test_popnas_front_and_time_limit(small_space, surrogate):
@@ -116,7 +116,7 @@ def test_popnas_front_and_time_limit(small_space, surrogate):
     assert (later["predicted_time"] <= 60.0).all()
     for step, front in result.pareto.groupby("step"):
         # the trained cells of a step are front cells, the most accurate of the front by prediction
-        chosen = set(later.query("step == @step")["cell"])
+        chosen = set(later.loc[later["step"] == step, "cell"])
         assert chosen == set(front.loc[front["selected"], "cell"])
         assert len(chosen) == min(16, len(front))
         assert pareto_front(front["predicted_time"].to_numpy(), front["predicted_accuracy"].to_numpy()).all()

@@ -142,7 +142,7 @@ def test_two_concurrent_writers_lose_nothing(tmp_path):
     frame = ResultsStore(tmp_path / "ev").read()
     assert len(frame) == 2 * appends * 10
     assert not frame.duplicated().any()
-    for writer, rows in frame.groupby("writer"):
+    for _writer, rows in frame.groupby("writer"):
         # each writer's rows come back in the order it appended them
         assert rows["i"].tolist() == [i for i in range(appends) for _ in range(10)]
 
@@ -257,7 +257,7 @@ def test_compaction_beside_concurrent_writers_loses_nothing(tmp_path):
     frame = ResultsStore(folder).read()
     assert len(frame) == 2 * appends * 10 and not frame.duplicated().any()
     assert all(n % 10 == 0 and n <= len(frame) for n in reads)
-    for writer, rows in frame.groupby("writer"):
+    for _writer, rows in frame.groupby("writer"):
         assert rows["i"].tolist() == [i for i in range(appends) for _ in range(10)]
 
 

@@ -107,8 +107,8 @@ def test_accuracy_level_rises_with_epochs(surrogate, cells):
 
 
 def test_time_model_is_the_fitted_one(surrogate):
-    from backends.time_fit import branch_features, model_times
     from backends.surrogate import TIME_CONSTANTS
+    from backends.time_fit import branch_features, model_times
 
     space = surrogate.space
     cells = space.batch(["empty", "(-1,sep3x3,-1,sep3x3)", "(-2,sep7x7,-1,identity)(0,avgpool3x3,-2,sep5x5)",

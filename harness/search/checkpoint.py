@@ -43,26 +43,28 @@ class SearchRun:
         self._evaluated: list[pd.DataFrame] = []
         self._drift: dict[int, pd.DataFrame] = {}
         if self.output_dir is not None:
-            self._open_folder()
+            self._open_folder(self.output_dir)
 
     # ------------------------------------------------------------------ folder
-    def _open_folder(self) -> None:
-        self.output_dir.mkdir(parents=True, exist_ok=True)
-        path = self.output_dir / "search.json"
+    def _open_folder(self, output_dir: Path) -> None:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        path = output_dir / "search.json"
         wanted = json.loads(json.dumps(self.settings, sort_keys=True, default=str))
         if path.exists():
             found = json.loads(path.read_text())
             if found != wanted:
                 changed = sorted(k for k in set(found) | set(wanted) if found.get(k) != wanted.get(k))
                 raise ValueError(
-                    f"{self.output_dir} holds a search with other settings (differing: {changed}); "
+                    f"{output_dir} holds a search with other settings (differing: {changed}); "
                     "use another output_dir or the same settings to resume"
                 )
         else:
             atomic_write_text(path, json.dumps(wanted, indent=2, sort_keys=True))
-        self.store = ResultsStore(self.output_dir / "evaluations")
+        self.store = ResultsStore(output_dir / "evaluations")
 
     def _step_dir(self, step: int) -> Path:
+        # only called on runs with a folder (the in-memory paths return before)
+        assert self.output_dir is not None
         return self.output_dir / "steps" / f"step={step:02d}"
 
     # ------------------------------------------------------------------ progress
@@ -85,7 +87,8 @@ class SearchRun:
             atomic_write_frame(frame, folder / f"{name}.parquet")
         if predictor_state is not None:
             buffer = io.BytesIO()
-            np.savez(buffer, **predictor_state)
+            # numpy's stub reads the ``**arrays`` as possibly its ``allow_pickle`` flag
+            np.savez(buffer, **predictor_state)  # type: ignore[arg-type]
             atomic_write_bytes(folder / "predictor.npz", buffer.getvalue())
         atomic_write_text(self.output_dir / "progress.json", json.dumps({"completed_steps": step}))
 

@@ -37,7 +37,7 @@ import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pandas as pd
@@ -45,16 +45,17 @@ from scipy.stats import kendalltau
 
 from backends.base import Backend
 from harness.operators import PNAS_ORDER
-from harness.space import CellSpace
+from harness.search_space import SearchSpace
 from harness.store import atomic_write_text
 
 #: Columns of a step's reference timings.
 TIMING_COLUMNS = ("step", "repeat", "cell", "train_time")
 
 
-def symmetric_one_block_cells(space: CellSpace) -> list[str]:
+def symmetric_one_block_cells(space: SearchSpace) -> list[str]:
     """The cells ``(-1, op, -1, op)`` of ``space``, one per operator, in the global operator order."""
-    return space.format(space.batch([f"(-1,{op},-1,{op})" for op in PNAS_ORDER]))
+    # the texts of a batch (``format`` of one cell would be a str)
+    return cast("list[str]", space.format(space.batch([f"(-1,{op},-1,{op})" for op in PNAS_ORDER])))
 
 
 @dataclass(frozen=True)
@@ -83,13 +84,13 @@ class DriftMonitor:
         if self.cells is not None and len(self.cells) < 2:
             raise ValueError(f"DriftMonitor needs at least 2 reference cells, got {self.cells!r}")
 
-    def reference_cells(self, space: CellSpace) -> list[str]:
+    def reference_cells(self, space: SearchSpace) -> list[str]:
         """The reference cells as canonical texts of ``space`` (checked against it)."""
         if self.cells is None:
             return symmetric_one_block_cells(space)
-        return space.format(space.batch(list(self.cells)))
+        return cast("list[str]", space.format(space.batch(list(self.cells))))
 
-    def settings(self, space: CellSpace) -> dict[str, Any]:
+    def settings(self, space: SearchSpace) -> dict[str, Any]:
         """What the monitor does, for the run's ``search.json``."""
         return {"cells": self.reference_cells(space), "repeats": int(self.repeats)}
 
