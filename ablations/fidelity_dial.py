@@ -23,7 +23,7 @@ at step 1, then ``K`` a step; evolution's population is the one-block count). PO
 most ``K`` a step, fewer when the predicted Pareto front is smaller; ``cells_trained`` shows it.
 
 Runs are summarised (:func:`summarise`) per ``(method, tau)`` as the mean over seeds with a
-Student-t 95 % interval (``harness.sweep.mean_interval``, the sweep aggregate's own), in the long
+Student-t 95 % interval (``harness.app.sweep.mean_interval``, the sweep aggregate's own), in the long
 layout the sweep aggregate writes (``method, tau, metric, mean, std, ci_low, ci_high,
 n_seeds``). :func:`method_order_agreement` then compares, at each ``tau``, the order of the
 methods by mean ``best_clean_accuracy`` with their order on the clean landscape (``tau = 1``):
@@ -139,7 +139,7 @@ def fidelity_runs(methods: Sequence[str] = METHODS, taus: Sequence[float] = TAUS
 def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per ``(method, tau, metric)``: mean over seeds, std and Student-t interval, and the seed count
     (the sweep aggregate's layout and arithmetic)."""
-    from harness.sweep import mean_interval
+    from harness.app.sweep import mean_interval
 
     rows = []
     for (method, tau), group in runs.groupby(["method", "tau"], sort=True):

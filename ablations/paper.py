@@ -37,8 +37,8 @@ from ablations.report import TableSection, markdown_table, write_report
 from ablations.search_comparisons import pnas_fig4, popnas_fronts, popnas_table7, popnas_table8, popnas_time_limit
 from ablations.space_counts import space_counts
 from ablations.surrogate_calibration import surrogate_calibration
-from backends.base import check_seed
 from backends.table import EMBEDDED_TABLE, load_results_table
+from harness.evaluator import check_seed
 from harness.provenance import environment
 from harness.search import PNAS, POPNAS, POPNAS_V1, RandomSearch, RegularizedEvolution, SearchResult
 from harness.space import CellSpace

@@ -49,7 +49,7 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 import backends
-from backends.base import Backend
+from harness.evaluator import Backend
 from harness.metrics import (
     METHODS,
     CorrelationEstimate,

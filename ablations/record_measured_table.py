@@ -40,9 +40,9 @@ import pandas as pd
 from scipy.stats import kendalltau
 
 import backends
-from backends.base import Backend
 from backends.table import EMBEDDED_TABLE, read_table_file
 from harness import CellSpace
+from harness.evaluator import Backend
 from harness.provenance import environment
 from harness.search import PNAS, POPNAS
 from harness.search.base import Strategy

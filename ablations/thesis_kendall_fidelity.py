@@ -27,7 +27,7 @@ import pandas as pd
 
 import backends
 from ablations.figures import new_figure, save_figure
-from backends.base import Backend
+from harness.evaluator import Backend
 from harness.metrics import bootstrap_correlation, correlation_table, round_to_percent
 from harness.noise import kendall_tau
 from harness.space import CellBatch

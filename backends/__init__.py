@@ -1,7 +1,7 @@
 """Interchangeable evaluators behind one protocol: ``backends.make(name, **options)``.
 
 Every backend's ``evaluate(cells, epochs=None, seed=0)`` returns a pandas
-DataFrame with one row per cell (see :mod:`backends.base`). Backends are
+DataFrame with one row per cell (see :mod:`harness.evaluator`). Backends are
 looked up by name and imported lazily, so the surrogate needs no torch.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from backends.base import PROVENANCE_COLUMNS, RESULT_COLUMNS, Backend
+from harness.evaluator import PROVENANCE_COLUMNS, RESULT_COLUMNS, Backend
 
 #: Backend name -> "module:class"; imported on first use.
 REGISTRY: dict[str, str] = {

@@ -33,8 +33,8 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import pandas as pd
 
-from backends.base import Backend
 from backends.table import raise_for_bad_rows
+from harness.evaluator import Backend
 from harness.nb201_space import NB201Batch, NB201Space
 
 #: File name of the table inside a data folder, as CSV (the original export) or parquet (the packaged copy).

@@ -36,7 +36,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import pandas as pd
 
-from backends.base import Backend, check_seed
+from harness.evaluator import Backend, check_seed
 from harness.search_space import CellBatchLike
 from harness.space import Cell
 from harness.store import ResultsStore

@@ -67,8 +67,8 @@ from typing import Any, ClassVar
 import numpy as np
 from scipy import special
 
-from backends.base import Backend, resolve_space
 from backends.time_fit import load_constants
+from harness.evaluator import Backend, resolve_space
 from harness.noise import (
     GaussianCopula,
     calibrate_scale,

@@ -61,8 +61,8 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import pandas as pd
 
-from backends.base import PROVENANCE_COLUMNS, RESULT_COLUMNS, Backend, resolve_space
 from backends.surrogate import SurrogateBackend
+from harness.evaluator import PROVENANCE_COLUMNS, RESULT_COLUMNS, Backend, resolve_space
 from harness.noise import hash_rows
 from harness.space import EMPTY, Cell, CellBatch, CellSpace
 from harness.store import ResultsStore, read_parquet_file

@@ -94,10 +94,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from backends.base import Backend, resolve_space
 from backends.datasets import Dataset, DatasetSpec
 from backends.executors import EXECUTOR_KINDS, make_executor
 from backends.network import NetworkConfig, build_network, count_parameters
+from harness.evaluator import Backend, resolve_space
 from harness.space import CellBatch, CellSpace
 
 #: Optimisers by name.

@@ -13,7 +13,7 @@ from tests.conftest import REPO_ROOT
 
 def run_cli(*overrides: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT))
-    return subprocess.run([sys.executable, "-m", "harness.cli", *overrides], env=env,
+    return subprocess.run([sys.executable, "-m", "harness.app.cli", *overrides], env=env,
                           capture_output=True, text=True, timeout=300)
 
 

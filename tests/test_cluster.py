@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.experiments import SubmititExecutor, build_backend, build_space, open_executor
-from harness.sweep import finished_jobs, job_config
+from harness.app.experiments import SubmititExecutor, build_backend, build_space, open_executor
+from harness.app.sweep import finished_jobs, job_config
 from tests.conftest import REPO_ROOT
 from tests.test_config import compose_job
 
@@ -146,7 +146,7 @@ def test_sweep_through_a_launcher(launcher, tmp_path):
                  "experiment.space.max_blocks=1", "seed=0,1"]
     if launcher == "submitit_local":
         overrides += ["hydra.launcher.timeout_min=5", "hydra.launcher.cpus_per_task=1"]
-    result = subprocess.run([sys.executable, "-m", "harness.cli", *overrides], cwd=tmp_path, env=env,
+    result = subprocess.run([sys.executable, "-m", "harness.app.cli", *overrides], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     sweep = tmp_path / "multirun" / "search"

@@ -15,12 +15,12 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 import backends
-from harness.config import RunFolder, check_keys
+from harness.app.config import RunFolder, check_keys
+from harness.app.experiments import build_backend, build_search, build_space, open_executor, run_paper_experiment
+from harness.app.sweep import config_hash, job_config
 from harness.encodings import PAPER_VARIANTS
-from harness.experiments import build_backend, build_search, build_space, open_executor, run_paper_experiment
 from harness.predictors import PREDICTOR_NAMES
 from harness.regressors import REGRESSORS
-from harness.sweep import config_hash, job_config
 from tests.conftest import REPO_ROOT
 
 CONF = REPO_ROOT / "conf"
@@ -40,7 +40,7 @@ def options(group: str) -> set[str]:
 def run_cli(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
     """``popnas-harness`` with ``overrides`` (through the module, so no install is needed)."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "harness.cli", *overrides], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "harness.app.cli", *overrides], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=120)
 
 
@@ -89,7 +89,7 @@ def test_other_experiments_get_hash_named_folders():
     assert cfg.hydra.run.dir == f"outputs/regressor_ablation/{digest}"
     assert cfg.hydra.sweep.dir == "multirun/regressor_ablation"
     assert cfg.hydra.sweep.subdir == digest
-    assert cfg.hydra.callbacks.aggregate._target_ == "harness.sweep.AggregateCallback"
+    assert cfg.hydra.callbacks.aggregate._target_ == "harness.app.sweep.AggregateCallback"
     other = compose_job("experiment=regressor_ablation", "regressor=nnls", hydra_node=True)
     assert other.hydra.sweep.subdir != digest
 
@@ -236,7 +236,7 @@ def without_unset(settings: dict) -> dict:
     ("+experiment.settings.surrogate.tua=0.5", ValueError, "experiment.settings.surrogate: "),
 ])
 def test_bad_main_job_settings_fail_before_any_work(tmp_path, override, error, message):
-    from harness.experiments import run_experiment
+    from harness.app.experiments import run_experiment
 
     cfg = job_config(compose_job(override))
     with pytest.raises(error) as info:

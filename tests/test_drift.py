@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 
 import backends
-from backends.base import Backend
 from harness import CellSpace
+from harness.evaluator import Backend
 from harness.search import PNAS
 from harness.search.drift import DriftMonitor, drift_summary, pooled_noise, symmetric_one_block_cells
 

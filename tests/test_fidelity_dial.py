@@ -14,8 +14,8 @@ from ablations.fidelity_dial import (
     method_order_agreement,
     summarise,
 )
+from harness.app.sweep import finished_jobs, mean_interval
 from harness.space import CellSpace
-from harness.sweep import finished_jobs, mean_interval
 from tests.test_sweeps import run_sweep
 
 #: A tiny run: two-block cells, K = 8, a plain MLP trained briefly (well under a second each).

@@ -209,8 +209,8 @@ def test_v1_front_holds_far_more_cells_than_the_strict_one(strict_and_v1):
 
 
 def test_hydra_preset_builds_the_v1_preset():
-    from harness.experiments import build_backend, build_search, build_space
-    from harness.sweep import job_config
+    from harness.app.experiments import build_backend, build_search, build_space
+    from harness.app.sweep import job_config
     from tests.test_config import compose_job
 
     cfg = job_config(compose_job("experiment=search", "search=popnas_v1", "experiment.space.max_blocks=3"))

@@ -16,8 +16,8 @@ import pytest
 import yaml
 from scipy import stats
 
-from harness.experiments import run_experiment
-from harness.sweep import (
+from harness.app.experiments import run_experiment
+from harness.app.sweep import (
     CONFIG_FILE,
     DONE_FILE,
     aggregate,
@@ -40,7 +40,7 @@ TINY = ("experiment.space.max_blocks=2", "search.K=4", "predictor=mlp")
 def run_sweep(*overrides: str, cwd: Path) -> subprocess.CompletedProcess:
     """``popnas-harness -m`` with ``overrides`` in ``cwd``."""
     env = dict(os.environ, PYTHONPATH=str(REPO_ROOT), OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "harness.cli", "-m", *overrides], cwd=cwd, env=env,
+    return subprocess.run([sys.executable, "-m", "harness.app.cli", "-m", *overrides], cwd=cwd, env=env,
                           capture_output=True, text=True, timeout=300)
 
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import pandas as pd
 
-from backends.base import Backend
+from harness.evaluator import Backend
 from harness.search.checkpoint import SearchRun
 from harness.search.drift import DriftMonitor, write_drift_summary
 from harness.search_space import CellBatchLike, SearchSpace

@@ -11,7 +11,7 @@ from typing import ClassVar
 
 import numpy as np
 
-from backends.base import Backend
+from harness.evaluator import Backend
 from harness.search.base import Strategy
 from harness.search.drift import DriftMonitor
 from harness.search_space import SearchSpace

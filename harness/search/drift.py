@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import kendalltau
 
-from backends.base import Backend
+from harness.evaluator import Backend
 from harness.operators import PNAS_ORDER
 from harness.search_space import SearchSpace
 from harness.store import atomic_write_text

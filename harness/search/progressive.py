@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
-from backends.base import Backend
+from harness.evaluator import Backend
 from harness.search.base import Strategy
 from harness.search.checkpoint import SearchRun
 from harness.search.drift import DriftMonitor

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-import harness.config  # noqa: F401 - registers the schemas the composition needs
+import harness.app.config  # noqa: F401 - registers the schemas the composition needs
 from ablations.paper import run_paper
 
 

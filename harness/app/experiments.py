@@ -1,7 +1,7 @@
 """What a ``popnas-harness`` job runs, and the objects it builds from its configuration.
 
 ``run_experiment(config, output_dir)`` takes a job's resolved configuration
-as plain data (``harness.sweep.job_config``; see ``harness.config`` for the
+as plain data (``harness.app.sweep.job_config``; see ``harness.app.config`` for the
 schema), so notebooks and tests call it without Hydra. The experiments
 (:data:`EXPERIMENTS`):
 
@@ -46,8 +46,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 import pandas as pd
 
+from harness.app.sweep import config_hash, locked
 from harness.store import atomic_write_frame
-from harness.sweep import config_hash, locked
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +86,7 @@ def _given(options: Mapping[str, Any], *leave_out: str) -> dict[str, Any]:
 
 def build_space(space: Mapping[str, Any]):
     """The ``CellSpace`` of a ``SpaceConfig``."""
-    from backends.base import resolve_space
+    from harness.evaluator import resolve_space
 
     return resolve_space(space["name"], space["max_blocks"], space["lookback"])
 
@@ -422,7 +422,7 @@ def run_experiment(config: Mapping[str, Any], output_dir: str | Path) -> None:
     The root ``seed`` is checked before anything runs (the main job checks
     its settings itself, ``ablations.paper.check_settings``).
     """
-    from backends.base import check_seed
+    from harness.evaluator import check_seed
 
     name = config["experiment"]["name"]
     if name not in EXPERIMENTS:

@@ -3,7 +3,7 @@
 Layout of a sweep folder (``hydra.sweep.dir``, by default ``multirun/<experiment>/``)::
 
     <hash>/config.yaml        the job's resolved configuration (Hydra's own settings left out)
-    <hash>/tables/*.csv       its results (harness.experiments)
+    <hash>/tables/*.csv       its results (harness.app.experiments)
     <hash>/done               written last and atomically: the job finished
     searches/                 searches shared by the jobs (the regressor ablation's)
     aggregate/<table>.csv     every finished job's results: mean and interval over seeds
@@ -18,7 +18,7 @@ covers the configuration, not the code: after changing the code, delete the
 job folders (or their ``done`` files) that must run again.
 
 The aggregate (:func:`aggregate`, also the Hydra callback
-:class:`AggregateCallback` and the command ``python -m harness.sweep
+:class:`AggregateCallback` and the command ``python -m harness.app.sweep
 aggregate <dir>``) groups the jobs by every setting that varies across them
 except ``seed``, and reports per group and metric the mean over seeds with a
 two-sided Student-t confidence interval, ``mean +- t(1 - a/2, n - 1) * s /
@@ -81,7 +81,7 @@ def _resolve_config_hash(*, _root_: DictConfig) -> str:
 
 
 def _resolve_run_folder(*, _root_: DictConfig) -> str:
-    # the experiment says how its single runs are named (harness.config.RunFolder)
+    # the experiment says how its single runs are named (harness.app.config.RunFolder)
     if job_config(_root_)["experiment"]["run_folder"] == "seed":
         return f"seed={_root_.seed}"
     return _resolve_config_hash(_root_=_root_)
@@ -191,8 +191,8 @@ def _settings(jobs: list[Job]) -> tuple[pd.DataFrame, dict[str, Any]]:
 
 
 def _experiment(jobs: list[Job]):
-    """The name of the experiment the jobs ran, and its ``harness.experiments.Experiment``."""
-    from harness.experiments import EXPERIMENTS
+    """The name of the experiment the jobs ran, and its ``harness.app.experiments.Experiment``."""
+    from harness.app.experiments import EXPERIMENTS
 
     names = sorted({job.config["experiment"]["name"] for job in jobs})
     if len(names) > 1:
@@ -297,8 +297,8 @@ def aggregate_main(argv: Sequence[str] | None = None) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> None:
-    """``python -m harness.sweep aggregate <sweep dir>``."""
-    parser = argparse.ArgumentParser(prog="python -m harness.sweep")
+    """``python -m harness.app.sweep aggregate <sweep dir>``."""
+    parser = argparse.ArgumentParser(prog="python -m harness.app.sweep")
     commands = parser.add_subparsers(dest="command", required=True)
     _add_aggregate_arguments(commands.add_parser("aggregate", help="aggregate a sweep folder"))
     _aggregate_command(parser.parse_args(argv))

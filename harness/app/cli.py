@@ -1,10 +1,10 @@
 """The ``popnas-harness`` command: a thin Hydra entry point.
 
 The configuration is composed from ``conf/`` against the schemas of
-:mod:`harness.config`; the work happens in plain functions
-(:func:`harness.experiments.run_experiment`, ``ablations.paper.run_paper``
+:mod:`harness.app.config`; the work happens in plain functions
+(:func:`harness.app.experiments.run_experiment`, ``ablations.paper.run_paper``
 ...), so notebooks use the same code without Hydra. Job folders and
-skip-if-done are :mod:`harness.sweep`'s.
+skip-if-done are :mod:`harness.app.sweep`'s.
 """
 
 from __future__ import annotations
@@ -17,10 +17,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-# importing these registers the schemas (harness.config) and the resolvers that name job folders
-# (harness.sweep) before @hydra.main composes anything
-from harness.config import RunFolder, check_keys
-from harness.sweep import job_config, run_once
+# importing these registers the schemas (harness.app.config) and the resolvers that name job folders
+# (harness.app.sweep) before @hydra.main composes anything
+from harness.app.config import RunFolder, check_keys
+from harness.app.sweep import job_config, run_once
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 @hydra.main(version_base=None, config_path="pkg://conf", config_name="config")
 def main(cfg: DictConfig) -> None:
     """Run the configured experiment into its job folder; a finished hash-named job is skipped."""
-    from harness.experiments import run_experiment
+    from harness.app.experiments import run_experiment
 
     check_keys(cfg)
     hydra_config = HydraConfig.get()

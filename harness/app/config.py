@@ -60,7 +60,7 @@ class ExperimentConfig:
 
 @dataclass
 class SpaceConfig:
-    """The cell space searched (``backends.base.resolve_space``): ``pnas`` or ``popnas``."""
+    """The cell space searched (``harness.evaluator.resolve_space``): ``pnas`` or ``popnas``."""
 
     name: str = "pnas"
     max_blocks: int = 5
@@ -254,7 +254,7 @@ class ExecutorConfig:
     """Where the training backend trains each child network (one task per cell).
 
     ``name`` labels the option; ``kind`` (set by each schema) says what
-    ``harness.experiments.open_executor`` builds. This one runs the cells
+    ``harness.app.experiments.open_executor`` builds. This one runs the cells
     one after another in the job's process.
     """
 
@@ -273,7 +273,7 @@ class ProcessExecutorConfig(ExecutorConfig):
 
 @dataclass
 class SubmititExecutorConfig(ExecutorConfig):
-    """One submitit job per cell (``harness.experiments.SubmititExecutor``).
+    """One submitit job per cell (``harness.app.experiments.SubmititExecutor``).
 
     ``cluster``: ``local`` (subprocesses of this machine), ``slurm``, or
     null (submitit's choice: SLURM where ``sbatch`` exists). ``folder``
@@ -438,7 +438,7 @@ def check_keys(cfg: DictConfig, path: str = "") -> None:
             check_keys(node, f"{path}{key}.")
 
 
-# at import, like any ConfigStore registration: composing needs the schemas, and harness.cli imports this
+# at import, like any ConfigStore registration: composing needs the schemas, and harness.app.cli imports this
 register_configs()
 
 __all__ = [
