@@ -23,7 +23,7 @@ at step 1, then ``K`` a step; evolution's population is the one-block count). PO
 most ``K`` a step, fewer when the predicted Pareto front is smaller; ``cells_trained`` shows it.
 
 Runs are summarised (:func:`summarise`) per ``(method, tau)`` as the mean over seeds with a
-Student-t 95 % interval (``harness.app.sweep.mean_interval``, the sweep aggregate's own), in the long
+Student-t 95 % interval (``harness.metrics.mean_interval``, the sweep aggregate's own), in the long
 layout the sweep aggregate writes (``method, tau, metric, mean, std, ci_low, ci_high,
 n_seeds``). :func:`method_order_agreement` then compares, at each ``tau``, the order of the
 methods by mean ``best_clean_accuracy`` with their order on the clean landscape (``tau = 1``):
@@ -48,6 +48,7 @@ import pandas as pd
 from scipy import stats
 
 from backends.surrogate import SurrogateBackend
+from harness.metrics import mean_interval
 from harness.space import CellSpace
 
 #: The study's evaluator fidelities (Kendall tau-b of noisy to clean accuracy); 1 is the clean landscape.
@@ -139,8 +140,6 @@ def fidelity_runs(methods: Sequence[str] = METHODS, taus: Sequence[float] = TAUS
 def summarise(runs: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Per ``(method, tau, metric)``: mean over seeds, std and Student-t interval, and the seed count
     (the sweep aggregate's layout and arithmetic)."""
-    from harness.app.sweep import mean_interval
-
     rows = []
     for (method, tau), group in runs.groupby(["method", "tau"], sort=True):
         for metric in METRICS:
@@ -182,19 +181,6 @@ def plot_fidelity_dial(summary: pd.DataFrame, path: str | Path, metric: str = QU
 
 
 # ---------------------------------------------------------------------------- the sweep
-def run_fidelity_dial_job(config: Mapping[str, Any], output_dir: Path) -> None:
-    """The ``fidelity_dial`` experiment's job: one run, its row in ``tables/fidelity.csv``."""
-    from harness.store import atomic_write_frame
-
-    experiment = config["experiment"]
-    row = fidelity_run(
-        experiment["method"], experiment["tau"], config["seed"],
-        max_blocks=experiment["max_blocks"], K=experiment["K"], rank_sample=experiment["rank_sample"],
-        predictor=experiment["predictor"], predictor_options=experiment["predictor_options"],
-        surrogate_options=experiment["surrogate"], output_dir=output_dir / "search")
-    atomic_write_frame(pd.DataFrame([{k: row[k] for k in METRICS}]), output_dir / "tables" / "fidelity.csv")
-
-
 def summarise_sweep(sweep_dir: Path, results: Mapping[str, pd.DataFrame]) -> None:
     """After the aggregate: ``aggregate/method_order.csv`` and ``aggregate/fidelity_dial.png`` from
     its ``fidelity`` table (whose method and tau columns are the jobs' ``experiment.*`` settings)."""
@@ -210,4 +196,4 @@ def summarise_sweep(sweep_dir: Path, results: Mapping[str, pd.DataFrame]) -> Non
 
 
 __all__ = ["METHODS", "METRICS", "QUALITY", "TAUS", "fidelity_run", "fidelity_runs", "method_order_agreement",
-           "plot_fidelity_dial", "run_fidelity_dial_job", "summarise", "summarise_sweep"]
+           "plot_fidelity_dial", "summarise", "summarise_sweep"]

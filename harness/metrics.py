@@ -22,7 +22,7 @@ chunking does not change the draws.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -216,3 +216,18 @@ def round_to_percent(accuracy: np.ndarray) -> np.ndarray:
 def correlation_table(rows: Iterable[tuple[Mapping[str, Any], CorrelationEstimate]]) -> pd.DataFrame:
     """A DataFrame with one row per ``(labels, estimate)``: the label columns, then the estimate's fields."""
     return pd.DataFrame([{**labels, **estimate.as_dict()} for labels, estimate in rows])
+
+
+def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float, float]:
+    """Mean, sample std, and the two-sided Student-t interval of the mean (NaN bounds for one value)."""
+    if not 0 < confidence < 1:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
+    x = np.asarray(values, dtype=np.float64)
+    if x.size == 0:
+        raise ValueError("mean_interval needs at least one value")
+    mean = float(x.mean())
+    if x.size == 1:
+        return mean, float("nan"), float("nan"), float("nan")
+    std = float(x.std(ddof=1))
+    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1)) * std / np.sqrt(x.size)
+    return mean, std, mean - half, mean + half

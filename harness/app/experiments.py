@@ -358,10 +358,17 @@ def run_regressor_ablation(config: Mapping[str, Any], output_dir: Path) -> None:
 
 
 def run_fidelity_dial(config: Mapping[str, Any], output_dir: Path) -> None:
-    """The ``fidelity_dial`` experiment: one (method, tau, seed) run of ``ablations.fidelity_dial``."""
-    from ablations.fidelity_dial import run_fidelity_dial_job
+    """The ``fidelity_dial`` experiment: one (method, tau, seed) run of ``ablations.fidelity_dial``, its
+    row in ``tables/fidelity.csv``."""
+    from ablations.fidelity_dial import METRICS, fidelity_run
 
-    run_fidelity_dial_job(config, output_dir)
+    experiment = config["experiment"]
+    row = fidelity_run(
+        experiment["method"], experiment["tau"], config["seed"],
+        max_blocks=experiment["max_blocks"], K=experiment["K"], rank_sample=experiment["rank_sample"],
+        predictor=experiment["predictor"], predictor_options=experiment["predictor_options"],
+        surrogate_options=experiment["surrogate"], output_dir=output_dir / "search")
+    atomic_write_frame(pd.DataFrame([{k: row[k] for k in METRICS}]), output_dir / "tables" / "fidelity.csv")
 
 
 def _summarise_fidelity_dial(sweep_dir: Path, tables: Mapping[str, pd.DataFrame]) -> None:

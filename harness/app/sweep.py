@@ -42,7 +42,8 @@ import pandas as pd
 import yaml
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig, OmegaConf
-from scipy import stats
+
+from harness.metrics import mean_interval
 
 # locked lives in harness.store (the store locks its compactions); sweep callers import it from here
 from harness.store import atomic_write_frame, atomic_write_text, locked  # noqa: F401
@@ -142,21 +143,6 @@ def finished_jobs(sweep_dir: str | Path) -> list[Job]:
         config = yaml.safe_load((marker.parent / CONFIG_FILE).read_text())
         jobs.append(Job(marker.parent, config))
     return jobs
-
-
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float, float]:
-    """Mean, sample std, and the two-sided Student-t interval of the mean (NaN bounds for one value)."""
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
-    x = np.asarray(values, dtype=np.float64)
-    if x.size == 0:
-        raise ValueError("mean_interval needs at least one value")
-    mean = float(x.mean())
-    if x.size == 1:
-        return mean, float("nan"), float("nan"), float("nan")
-    std = float(x.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + confidence / 2, x.size - 1)) * std / np.sqrt(x.size)
-    return mean, std, mean - half, mean + half
 
 
 def _flatten(config: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
