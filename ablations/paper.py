@@ -597,7 +597,32 @@ def _nb201(run: PaperRun) -> list[TableSection]:
         notes = (f"NAS-Bench-201 (NATS-Bench accuracies, HELP latencies) from {source}; the count of "
                  "non-`none` operators plays the block count. See `ablations/nb201_studies.py`.")
         sections.append(TableSection(table_id, title, table, notes=notes, settings=dict(options)))
+    sections.append(_nb201_train_sizes(run, cfg))
     return sections
+
+
+def _nb201_train_sizes(run: PaperRun, cfg: dict[str, Any]) -> TableSection:
+    """The train-size sweep of both NB201 model kinds: a table and one figure per target."""
+    from ablations.nb201_train_sizes import nb201_train_sizes
+
+    options = dict(cfg.get("train_sizes", {}))
+    targets = options.pop("targets", ["cifar10", "lat_gold_6226"])
+    sweep = pd.concat([nb201_train_sizes(data_dir=cfg.get("data_dir"), target=target, seed=run.get("seed", 0),
+                                         **options) for target in targets], ignore_index=True)
+    names = []
+    for target, rows in sweep.groupby("target", sort=False):
+        names.append(f"nb201_train_sizes_{target}.png")
+        metrics = ["kendall", "spearman", *sorted(m for m in rows["metric"].unique() if m.startswith("precision"))]
+        figures.train_size_curves(rows, metrics, run.figure(names[-1]),
+                                  f"NAS-Bench-201 {target}: models against training-set size")
+    notes = ("Each trial fits a model on a uniform random sample of `n_train` cells and scores it on every "
+             "other cell of the space (the smaller-to-larger splits are in the two tables above). `value` is "
+             "the mean over trials, `ci_low`/`ci_high` a percentile bootstrap interval of that mean over "
+             "trials; precision at k is the share of the k best cells by prediction among the k truly best. "
+             "Latency models leave out the block sum (a uniform sample lacks its one-operator cells). See "
+             "`ablations/nb201_train_sizes.py`.")
+    return TableSection("nb201_train_sizes", "NAS-Bench-201 predictors and regressors at every training-set size",
+                        sweep, notes=notes, settings={"targets": targets, **options}, figures=tuple(names))
 
 
 def _fidelity_dial(run: PaperRun) -> list[TableSection]:
