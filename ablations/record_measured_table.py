@@ -172,7 +172,7 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
         "total_train_time_seconds": {name: float(table.loc[table["strategy"] == name, "train_time"].sum())
                                      for name in labels},
         "total_wall_time_seconds": {name: float(table.loc[table["strategy"] == name, "wall_time"].sum())
-                                    for name in labels},
+                                    for name in labels} if "wall_time" in table else {},
         "wall_seconds_this_invocation": time.perf_counter() - started,
     }
     atomic_write_text(sidecar, json.dumps(provenance, indent=2, default=str))

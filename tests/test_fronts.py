@@ -263,3 +263,24 @@ def test_time_limit_table():
     assert table["search training time [min]"].tolist() == [3.0, 2.5]
     assert table["best cell accuracy"].tolist() == [0.8, 0.6]
     assert np.isnan(table["time_limit"].iloc[0]) and table["time_limit"].iloc[1] == 100.0
+
+
+def test_speed_up_explanation_reads_its_numbers_from_the_tables():
+    import pandas as pd
+
+    from ablations.search_comparisons import LAST_STEP_CHANGE, speed_up_explanation
+
+    fronts = pd.DataFrame([
+        {"source": "surrogate", "search": "pnas", "front": "-", "step": step, "quantity": "cells trained",
+         "value": 256.0} for step in (1, 2, 3)] + [
+        {"source": "surrogate", "search": "popnas", "front": "v1", "step": step, "quantity": quantity,
+         "value": value} for step, quantity, value in ((2, "cells trained", 256.0), (3, "cells trained", 200.0),
+                                                       (2, "front size", 400.0), (3, "front size", 200.0))])
+    table8 = pd.DataFrame([
+        {"source": "surrogate", "search": "popnas", "front": "v1", "quantity": quantity, "value": value}
+        for quantity, value in (("speed-up of POPNAS over PNAS (training time)", 2.04),
+                                ("best cell accuracy, change versus PNAS [%]", -1.5), (LAST_STEP_CHANGE, -13.0))])
+    assert speed_up_explanation(table8, fronts) == (
+        "surrogate, v1 front: its front held 300 children on average, so it trained 228.0 cells per step after "
+        "the first against PNAS's 256.0; total training time 2.04x shorter, best cell -1.5 %, last step's mean "
+        "accuracy -13.0 %.")
