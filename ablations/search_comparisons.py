@@ -13,7 +13,6 @@ import pandas as pd
 
 from harness.search.base import top_m_curve
 
-
 #: ``popnas_table8``'s quantity comparing the last step's mean accuracy with PNAS's.
 LAST_STEP_CHANGE = "mean accuracy of the last step's cells, change versus PNAS [%]"
 
@@ -153,8 +152,8 @@ def speed_up_explanation(table8: pd.DataFrame, fronts: pd.DataFrame) -> str:
             def value(quantity: str, frame: pd.DataFrame = own) -> float:
                 return float(frame.loc[frame["quantity"] == quantity, "value"].mean())
 
-            def change(quantity: str) -> float:
-                return float(costs.loc[(costs["quantity"] == quantity) & (costs["front"] == front), "value"].mean())
+            def change(quantity: str, frame: pd.DataFrame = costs, rule: str = front) -> float:
+                return float(frame.loc[(frame["quantity"] == quantity) & (frame["front"] == rule), "value"].mean())
 
             size = value("front size")
             size_text = "" if np.isnan(size) else f"its front held {size:,.0f} children on average, "

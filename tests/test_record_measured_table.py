@@ -42,8 +42,8 @@ def test_a_search_added_to_an_existing_table_keeps_the_others(tmp_path, monkeypa
     provenance stay; a table recorded with other settings is not mixed in."""
     import json
 
-    import backends
     import ablations.record_measured_table as recorder
+    import backends
 
     # the recorder's training backend replaced by the surrogate: same protocol, microseconds a cell
     make = backends.make
