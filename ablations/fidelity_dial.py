@@ -50,6 +50,7 @@ from scipy import stats
 from backends.surrogate import SurrogateBackend
 from harness.metrics import mean_interval
 from harness.space import CellSpace
+from harness.validation import check_integer
 
 #: The study's evaluator fidelities (Kendall tau-b of noisy to clean accuracy); 1 is the clean landscape.
 TAUS: tuple[float, ...] = (0.55, 0.65, 0.75, 0.85, 0.95, 1.0)
@@ -109,8 +110,7 @@ def fidelity_run(method: str, tau: float, seed: int, *, max_blocks: int = 5, K: 
     surrogate_options = dict(surrogate_options or {})
     if "tau" in surrogate_options:
         raise ValueError("surrogate_options must not set tau: the study sets it per run")
-    if not isinstance(rank_sample, (int, np.integer)) or rank_sample < 1:
-        raise ValueError(f"rank_sample must be a positive integer, got {rank_sample!r}")
+    check_integer("rank_sample", rank_sample)
     space = CellSpace.pnas(max_blocks=max_blocks)
     backend = SurrogateBackend(space=space, tau=tau, **surrogate_options)
     strategy = _strategy(method, space, backend, K, seed, predictor, predictor_options or {})

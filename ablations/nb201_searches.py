@@ -60,11 +60,11 @@ import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
-from ablations.pnas_table1 import check_integer
 from backends.nb201 import ACCURACY_SUFFIX, NB201Backend, load_nb201_table
 from harness.nb201_space import NB201Space
 from harness.pareto_metrics import anytime_hypervolume, best_under_budget, front_recall, hypervolume, true_front
 from harness.search import PNAS, POPNAS, RandomSearch, RegularizedEvolution
+from harness.validation import check_integer
 
 SPACE = NB201Space()
 

@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from ablations.pnas_table1 import check_integer, spread_over_trials, trial_mean_correlation
+from ablations.pnas_table1 import spread_over_trials, trial_mean_correlation
 from ablations.popnas_time_regressors import proper_and_progressive
 from backends.nb201 import ACCURACY_SUFFIX, COST_PREFIX, load_nb201_table
 from harness.metrics import METHODS, correlation_table
@@ -48,6 +48,7 @@ from harness.nb201_space import NUM_EDGES, NB201Space
 from harness.predictors import ENSEMBLE_MEMBERS, NB201_PREDICTORS, nb201_accuracy_predictor
 from harness.predictors import fit_quietly as _fit
 from harness.regressors import NB201_TIME_REGRESSORS, nb201_time_regressor, relative_error
+from harness.validation import check_integer
 
 SPACE = NB201Space()
 

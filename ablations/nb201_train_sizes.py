@@ -38,10 +38,10 @@ from scipy import stats
 from tqdm.auto import tqdm
 
 from ablations.nb201_studies import SMALL_XGB_GRID, SPACE, _check_names, _fit, _load
-from ablations.pnas_table1 import check_integer
 from backends.nb201 import ACCURACY_SUFFIX, COST_PREFIX
 from harness.predictors import NB201_PREDICTORS, nb201_accuracy_predictor
 from harness.regressors import NB201_TIME_REGRESSORS, nb201_time_regressor, relative_error
+from harness.validation import check_integer
 
 #: Training-set sizes of the sweep (8 to 1,000 cells).
 DEFAULT_SIZES: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1000)

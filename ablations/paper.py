@@ -45,11 +45,11 @@ from ablations.search_comparisons import (
 from ablations.space_counts import space_counts
 from ablations.surrogate_calibration import surrogate_calibration
 from backends.table import EMBEDDED_TABLE, load_results_table
-from harness.evaluator import check_seed
 from harness.provenance import environment
 from harness.search import PNAS, POPNAS, POPNAS_V1, RandomSearch, RegularizedEvolution, SearchResult
 from harness.space import CellSpace
 from harness.store import ResultsStore, atomic_write_frame
+from harness.validation import check_seed
 
 log = logging.getLogger(__name__)
 

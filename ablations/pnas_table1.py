@@ -59,6 +59,7 @@ from harness.metrics import (
 )
 from harness.predictors import PREDICTOR_NAMES, make_predictor
 from harness.space import CellSpace
+from harness.validation import check_integer
 
 #: Our predictor names -> the names of PNAS Table 1's rows (and of ``paper_numbers.pnas_table1``).
 PAPER_PREDICTOR_NAMES: dict[str, str] = {
@@ -79,13 +80,6 @@ _RESERVED_OPTIONS = ("max_blocks", "lookback", "seed")
 
 #: Resamples are drawn and scored in chunks of about this many drawn pairs, to bound memory.
 _CHUNK_PAIRS = 1 << 22
-
-
-def check_integer(name: str, value: Any, minimum: int = 1) -> int:
-    """``value`` as an int if it is an integer >= ``minimum``; else a ``ValueError`` naming ``name``."""
-    if not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def spread_over_trials(values: np.ndarray) -> float:

@@ -31,6 +31,7 @@ from harness.evaluator import Backend
 from harness.metrics import bootstrap_correlation, correlation_table, round_to_percent
 from harness.noise import kendall_tau
 from harness.space import CellBatch
+from harness.validation import check_integer
 
 #: Fractions of full training that the default epoch grid samples.
 DEFAULT_FIDELITY_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
@@ -57,8 +58,7 @@ def _setup(
     grid = tuple(sorted(set(grid) | {backend.max_epochs}))
     for e in grid:
         backend.check_epochs(e)
-    if not isinstance(cells_per_block_count, (int, np.integer)) or cells_per_block_count < 3:
-        raise ValueError(f"cells_per_block_count must be an integer >= 3, got {cells_per_block_count!r}")
+    check_integer("cells_per_block_count", cells_per_block_count, minimum=3)
     space = backend.space
     counts = range(1, space.max_blocks + 1) if blocks is None else blocks
     cells = CellBatch.concat([

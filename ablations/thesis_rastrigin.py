@@ -53,6 +53,7 @@ from harness.genetic import (
 )
 from harness.noise import check_tau
 from harness.rastrigin import RastriginGrid
+from harness.validation import check_integer
 
 #: Grid points per axis by dimension when the caller gives none (see the module docstring).
 DEFAULT_RESOLUTION: dict[int, int] = {2: 100, 3: 100, 4: 32}
@@ -83,8 +84,7 @@ def _seeds(seed: int, dims: int) -> tuple[int, int]:
 
 
 def _check_repetitions(repetitions: int) -> None:
-    if not isinstance(repetitions, (int, np.integer)) or repetitions < 2:
-        raise ValueError(f"repetitions must be an integer >= 2, got {repetitions!r}")
+    check_integer("repetitions", repetitions, minimum=2)
 
 
 def rastrigin_ga_table(

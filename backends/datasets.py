@@ -41,6 +41,8 @@ from typing import Any, Callable
 
 import numpy as np
 
+from harness.validation import check_integer
+
 try:  # numpy >= 2 (and 1.26, for forward compatibility of pickles)
     from numpy._core.multiarray import _reconstruct as _np_reconstruct
     from numpy._core.multiarray import scalar as _np_scalar
@@ -140,9 +142,7 @@ class DatasetSpec:
         if self.name not in _SOURCES:
             raise ValueError(f"unknown dataset {self.name!r}; choose one of {sorted(_SOURCES)}")
         for key in ("train_size", "val_size"):
-            value = getattr(self, key)
-            if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
-                raise ValueError(f"{key} must be a positive integer or None, got {value!r}")
+            check_integer(key, getattr(self, key), optional=True)
         if self.batches is not None:
             if isinstance(self.batches, str):
                 raise ValueError(f"batches must be a sequence of names, got the string {self.batches!r}")

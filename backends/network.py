@@ -54,6 +54,7 @@ from torch import nn
 
 from harness.operators import PNAS_ORDER
 from harness.space import Cell
+from harness.validation import check_integer
 
 #: Number of stages of cells (PNAS Fig. 1, CIFAR-10 network).
 NUM_STAGES = 3
@@ -86,9 +87,7 @@ class NetworkConfig:
         if self.reduction not in ("pnas", "popnas"):
             raise ValueError(f"reduction must be 'pnas' or 'popnas', got {self.reduction!r}")
         for key in ("filters", "cells_per_stage"):
-            value = getattr(self, key)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-                raise ValueError(f"{key} must be a positive integer, got {value!r}")
+            check_integer(key, getattr(self, key))
 
 
 # ---------------------------------------------------------------------------- operators

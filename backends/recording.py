@@ -36,10 +36,11 @@ from typing import Any, ClassVar, Sequence
 import numpy as np
 import pandas as pd
 
-from harness.evaluator import Backend, check_seed
+from harness.evaluator import Backend
 from harness.search_space import CellBatchLike
 from harness.space import Cell
 from harness.store import ResultsStore
+from harness.validation import check_seed
 
 #: The columns that identify an evaluation: a recorded row with the same values is served again.
 CACHE_KEY: tuple[str, ...] = ("backend_options", "cell", "epochs", "seed")

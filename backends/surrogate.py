@@ -82,6 +82,7 @@ from harness.noise import (
 from harness.operators import NUM_OPERATORS, PNAS_ORDER
 from harness.rastrigin import rastrigin
 from harness.space import CellBatch, CellSpace
+from harness.validation import check_integer
 
 #: NAS-Bench-101 anchors quoted in the thesis (chapter 5): tau of 36- vs 108-epoch runs,
 #: and of two independent 108-epoch runs (the re-training ceiling).
@@ -174,8 +175,7 @@ class SurrogateBackend(Backend):
                              f"got {operator_costs!r}")
         if not input_cost >= 0:
             raise ValueError(f"input_cost must be >= 0, got {input_cost!r}")
-        if not isinstance(max_epochs, int) or max_epochs < 1:
-            raise ValueError(f"max_epochs must be a positive integer, got {max_epochs!r}")
+        check_integer("max_epochs", max_epochs)
         if fidelity_exponent < 0:
             raise ValueError(f"fidelity_exponent must be >= 0, got {fidelity_exponent!r}")
         if dims < 1:

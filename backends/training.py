@@ -99,6 +99,7 @@ from backends.executors import EXECUTOR_KINDS, make_executor
 from backends.network import NetworkConfig, build_network, count_parameters
 from harness.evaluator import Backend, resolve_space
 from harness.space import CellBatch, CellSpace
+from harness.validation import check_integer, check_positive
 
 #: Optimisers by name.
 OPTIMIZERS: tuple[str, ...] = ("sgd", "adam")
@@ -428,13 +429,6 @@ def resolve_clock(clock: str, device: str, threads: int) -> str:
     return "cpu" if torch.device(device).type == "cpu" and threads == 1 else "wall"
 
 
-def _check_positive(key: str, value: Any, integer: bool) -> None:
-    kinds = (int, np.integer) if integer else (int, float, np.integer, np.floating)
-    if isinstance(value, bool) or not isinstance(value, kinds) or not value > 0:
-        what = "a positive integer" if integer else "a positive number"
-        raise ValueError(f"{key} must be {what}, got {value!r}")
-
-
 # ---------------------------------------------------------------------------- backend
 class TrainingBackend(Backend):
     """Trains each cell's child CNN with PyTorch and reports its validation accuracy and time.
@@ -512,13 +506,13 @@ class TrainingBackend(Backend):
         self.space = resolve_space(space, max_blocks, lookback)
         if clock not in CLOCKS:
             raise ValueError(f"unknown clock {clock!r}; choose one of {CLOCKS}")
-        _check_positive("max_epochs", max_epochs, integer=True)
-        _check_positive("batch_size", batch_size, integer=True)
-        _check_positive("lr", lr, integer=False)
+        check_integer("max_epochs", max_epochs)
+        check_integer("batch_size", batch_size)
+        check_positive("lr", lr)
         if threads_per_worker is not None:
-            _check_positive("threads_per_worker", threads_per_worker, integer=True)
+            check_integer("threads_per_worker", threads_per_worker)
         if workers is not None:
-            _check_positive("workers", workers, integer=True)
+            check_integer("workers", workers)
         if optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {optimizer!r}; choose one of {OPTIMIZERS}")
         if not 0 <= momentum < 1:

@@ -18,6 +18,7 @@ import harness
 from harness.provenance import git_commit
 from harness.search_space import CellBatchLike, SearchSpace
 from harness.space import Cell, CellSpace
+from harness.validation import check_seed
 
 #: Columns every backend's result frame has, in this order.
 RESULT_COLUMNS: tuple[str, ...] = (
@@ -36,13 +37,6 @@ def resolve_space(space: CellSpace | str, max_blocks: int = 5, lookback: int = 2
     if space not in factories:
         raise ValueError(f"unknown space {space!r}; choose one of {sorted(factories)}")
     return factories[space](max_blocks=max_blocks, lookback=lookback)
-
-
-def check_seed(seed: Any, name: str = "seed") -> int:
-    """``seed`` as an ``int``; ``ValueError`` naming ``name`` unless it is a non-negative integer."""
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {seed!r}")
-    return int(seed)
 
 
 class Backend(abc.ABC):

@@ -52,6 +52,7 @@ from tqdm.auto import tqdm
 
 from harness.noise import check_tau, hash_rows, normals_from_hash
 from harness.rastrigin import RastriginGrid
+from harness.validation import check_integer
 
 #: Crossover schemes, named as in ``pygmo.sga``.
 CROSSOVERS: tuple[str, ...] = ("exponential", "binomial", "single")
@@ -77,8 +78,7 @@ class GASettings:
     crossover: str = "exponential"
 
     def __post_init__(self) -> None:
-        if not isinstance(self.population, int) or self.population < 2:
-            raise ValueError(f"population must be an integer >= 2, got {self.population!r}")
+        check_integer("population", self.population, minimum=2)
         for name in ("crossover_probability", "mutation_probability"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
@@ -341,8 +341,7 @@ class NoisyRastrigin:
 
     def __post_init__(self) -> None:
         check_tau(self.tau, "tau")
-        if not isinstance(self.repetitions, (int, np.integer)) or self.repetitions < 1:
-            raise ValueError(f"repetitions must be a positive integer, got {self.repetitions!r}")
+        check_integer("repetitions", self.repetitions)
 
     @cached_property
     def scale(self) -> float:

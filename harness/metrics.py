@@ -28,6 +28,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from harness.validation import check_integer
+
 #: Correlation methods :func:`bootstrap_correlation` knows.
 METHODS: tuple[str, ...] = ("kendall", "spearman")
 
@@ -159,8 +161,7 @@ def bootstrap_correlation(
     """
     if method not in METHODS:
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    if not isinstance(n_boot, (int, np.integer)) or n_boot < 2:
-        raise ValueError(f"n_boot must be an integer >= 2, got {n_boot!r}")
+    check_integer("n_boot", n_boot, minimum=2)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence!r}")
     x, y = _check_pairs(x, y)

@@ -98,6 +98,7 @@ from harness.nb201_space import NB201Space
 from harness.operators import NUM_OPERATORS
 from harness.regressors import RIDGE_ALPHA
 from harness.space import EMPTY, CellBatch, CellSpace
+from harness.validation import check_integer
 
 _NB201_SPACE = NB201Space()
 
@@ -387,9 +388,7 @@ class _NeuralPredictor(RegressorMixin, BaseEstimator):
         """Validate the hyper-parameters (as ``fit`` does); the cell space they describe."""
         space = _space(self.max_blocks, self.lookback)
         for name in ("embedding_dim", "hidden", "epochs", "batch_size"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, np.integer)) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
+            check_integer(name, getattr(self, name))
         if self.lr is not None and not (np.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be None or a positive number, got {self.lr!r}")
         if self.output_bias is not None and not np.isfinite(self.output_bias):
@@ -802,8 +801,7 @@ class EnsemblePredictor(RegressorMixin, BaseEstimator):
     def fit(self, X: Any, y: Any) -> "EnsemblePredictor":
         """Fit every member on its ``n_members - 1`` folds of ``(X, y)`` (MLP members together, as one
         stacked model: see :func:`_fit_mlp_stack`)."""
-        if not isinstance(self.n_members, (int, np.integer)) or self.n_members < 2:
-            raise ValueError(f"n_members must be an integer >= 2, got {self.n_members!r}")
+        check_integer("n_members", self.n_members, minimum=2)
         cells = _as_cells(X, self._space())
         target = _as_targets(y, len(cells))
         if len(cells) < self.n_members:

@@ -38,6 +38,7 @@ import pandas as pd
 import pyarrow as pa
 
 from harness.operators import NUM_OPERATORS, PNAS_ORDER, POPNAS_ORDER, operator_id
+from harness.validation import check_integer
 
 #: Fill value of the unused block slots of a cell array.
 EMPTY = np.int8(-128)
@@ -153,8 +154,7 @@ class CellSpace:
     _unique_cache: dict = field(default_factory=dict, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
-        if not isinstance(self.max_blocks, int) or self.max_blocks < 1:
-            raise ValueError(f"max_blocks must be a positive integer, got {self.max_blocks!r}")
+        check_integer("max_blocks", self.max_blocks)
         if self.lookback not in (1, 2):
             raise ValueError(f"lookback must be 1 or 2, got {self.lookback!r}")
         if self.combiner not in ("add", "concat"):

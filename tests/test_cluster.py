@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.app.experiments import SubmititExecutor, build_backend, build_space, open_executor
+from backends.executors import SubmititExecutor, open_executor
+from harness.app.experiments import build_backend, build_space
 from harness.app.sweep import finished_jobs, job_config
 from tests.conftest import REPO_ROOT
 from tests.test_config import compose_job

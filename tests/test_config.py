@@ -15,8 +15,9 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 import backends
+from backends.executors import open_executor
 from harness.app.config import RunFolder, check_keys
-from harness.app.experiments import build_backend, build_search, build_space, open_executor, run_paper_experiment
+from harness.app.experiments import build_backend, build_search, build_space, run_paper_experiment
 from harness.app.sweep import config_hash, job_config
 from harness.encodings import PAPER_VARIANTS
 from harness.predictors import PREDICTOR_NAMES

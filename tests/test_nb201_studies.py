@@ -12,15 +12,14 @@ import pytest
 from ablations.nb201_studies import (
     RANKING_COLUMNS,
     TIME_REGRESSOR_COLUMNS,
-    NB201BlockSumRegressor,
-    NB201Features,
-    nb201_accuracy_predictor,
     nb201_predictor_ranking,
-    nb201_time_regressor,
     nb201_time_regressors,
 )
 from backends.nb201 import NB201_FILE
+from harness.encodings import NB201Features
 from harness.nb201_space import NB201Space
+from harness.predictors import nb201_accuracy_predictor
+from harness.regressors import NB201BlockSumRegressor, nb201_time_regressor
 
 SPACE = NB201Space()
 ALL = SPACE.all_cells()

@@ -17,7 +17,16 @@ from hypothesis import strategies as st
 
 import backends
 from harness import CellSpace
-from harness.search import PNAS, POPNAS, RandomSearch, RegularizedEvolution, mutate, pareto_front, top_k
+from harness.search import (
+    PNAS,
+    POPNAS,
+    RandomSearch,
+    RegularizedEvolution,
+    SearchResult,
+    mutate,
+    pareto_front,
+    top_k,
+)
 from tests.conftest import REPO_ROOT
 
 # small predictors keep these tests fast; the search logic is what is under test
@@ -231,12 +240,10 @@ def test_resume_after_kill_gives_identical_tables(tmp_path):
     assert _run_script(killed, "fast").wait() == 0
     assert _run_script(clean, "fast").wait() == 0
 
-    def table(folder, name):
-        frames = [pd.read_parquet(p) for p in sorted((folder / "steps").glob(f"step=*/{name}.parquet"))]
-        return pd.concat(frames, ignore_index=True).drop(columns=["git_commit"], errors="ignore")
-
+    resumed, uninterrupted = SearchResult.load(killed), SearchResult.load(clean)
     for name in ("trained", "candidates", "predictions", "pareto"):
-        pd.testing.assert_frame_equal(table(killed, name), table(clean, name))
+        pd.testing.assert_frame_equal(getattr(resumed, name).drop(columns=["git_commit"], errors="ignore"),
+                                      getattr(uninterrupted, name).drop(columns=["git_commit"], errors="ignore"))
     evaluations = pd.read_parquet(killed / "evaluations")
     # nothing measured before the kill is lost or measured twice
     assert not evaluations.duplicated(["step", "cell"]).any()
@@ -257,3 +264,13 @@ def test_resume_after_kill_in_step_1_writes_identical_files(tmp_path):
         assert (killed / name).read_bytes() == (clean / name).read_bytes(), name
     trained = pd.read_parquet(clean / "trained.parquet")
     assert all(trained[c].dtype == np.int64 for c in ("step", "blocks", "epochs", "seed"))
+
+
+def test_search_result_load_reads_back_what_the_run_returned(tmp_path, small_space, surrogate):
+    ran = POPNAS(small_space, surrogate, K=8, seed=2, **FAST_PREDICTOR).run(tmp_path / "popnas")
+    loaded = SearchResult.load(tmp_path / "popnas")
+    assert loaded.strategy == "popnas" and loaded.output_dir == tmp_path / "popnas"
+    for name in ("trained", "candidates", "predictions", "pareto", "drift"):
+        pd.testing.assert_frame_equal(getattr(loaded, name), getattr(ran, name))
+    with pytest.raises(FileNotFoundError, match="holds no search"):
+        SearchResult.load(tmp_path / "nothing")

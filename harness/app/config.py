@@ -254,7 +254,7 @@ class ExecutorConfig:
     """Where the training backend trains each child network (one task per cell).
 
     ``name`` labels the option; ``kind`` (set by each schema) says what
-    ``harness.app.experiments.open_executor`` builds. This one runs the cells
+    ``backends.executors.open_executor`` builds. This one runs the cells
     one after another in the job's process.
     """
 
@@ -273,7 +273,7 @@ class ProcessExecutorConfig(ExecutorConfig):
 
 @dataclass
 class SubmititExecutorConfig(ExecutorConfig):
-    """One submitit job per cell (``harness.app.experiments.SubmititExecutor``).
+    """One submitit job per cell (``backends.executors.SubmititExecutor``).
 
     ``cluster``: ``local`` (subprocesses of this machine), ``slurm``, or
     null (submitit's choice: SLURM where ``sbatch`` exists). ``folder``

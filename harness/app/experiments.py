@@ -27,27 +27,23 @@ schema), so notebooks and tests call it without Hydra. The experiments
     ``searches/`` beside the job folders, run by whichever job comes first
     while the others wait for it.
 
-Executors (``executor`` group, training backend only): ``serial`` and
-``process`` are the backend's own; :func:`open_executor` also builds a
-submitit executor (:class:`SubmititExecutor`) and a dask.distributed one
-(``Client.get_executor()``), and closes them when the job ends.
+Executors (``executor`` group, training backend only) are built and closed by
+:func:`backends.executors.open_executor`.
 """
 
 from __future__ import annotations
 
-import collections
-import contextlib
 import logging
-import threading
-from concurrent.futures import Executor, Future, InvalidStateError
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Mapping
 
 import pandas as pd
 
+from backends.executors import open_executor
 from harness.app.sweep import config_hash, locked
 from harness.store import atomic_write_frame
+from harness.validation import check_seed
 
 log = logging.getLogger(__name__)
 
@@ -139,161 +135,6 @@ def _encoding(name: str) -> str:
     if name not in PAPER_VARIANTS:
         raise ValueError(f"unknown encoding {name!r}; choose one of {sorted(PAPER_VARIANTS)}")
     return name
-
-
-# ---------------------------------------------------------------------------- executors
-class SubmititExecutor(Executor):
-    """A ``concurrent.futures.Executor`` over a submitit executor: one submitit job per call.
-
-    submitit's ``submit`` returns a ``Job`` (``result()``, ``done()``,
-    ``cancel()``), not a ``Future``, and the training backend takes any
-    ``Executor``. Here each call gets a future at once; one background
-    thread hands the calls to submitit, at most ``max_running`` at a time
-    (submitit's local executor starts every job immediately), checks their
-    jobs every ``poll_interval`` seconds and completes the futures with the
-    jobs' results or exceptions. Cancelling a future cancels its job.
-    """
-
-    def __init__(self, executor: Any, max_running: int | None = None, poll_interval: float = 1.0) -> None:
-        if max_running is not None and (not isinstance(max_running, int) or max_running < 1):
-            raise ValueError(f"max_running must be a positive integer or None, got {max_running!r}")
-        if not poll_interval > 0:
-            raise ValueError(f"poll_interval must be positive seconds, got {poll_interval!r}")
-        self._executor = executor
-        self._max_running = max_running
-        self._poll_interval = poll_interval
-        self._waiting: collections.deque = collections.deque()  # (future, fn, args, kwargs)
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-        self._shutdown = False
-        self._cancel_running = False
-
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future:
-        """Queue ``fn(*args, **kwargs)`` as a submitit job; its future completes with the job."""
-        with self._lock:
-            if self._shutdown:
-                raise RuntimeError("cannot submit to a SubmititExecutor after shutdown()")
-            future: Future = Future()
-            self._waiting.append((future, fn, args, kwargs))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name="submitit-executor", daemon=True)
-                self._thread.start()
-        self._wake.set()
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Refuse new calls; with ``cancel_futures`` cancel the unfinished ones (and their jobs);
-        with ``wait`` return once every job has ended."""
-        with self._lock:
-            self._shutdown = True
-            if cancel_futures:
-                while self._waiting:
-                    self._waiting.popleft()[0].cancel()
-                self._cancel_running = True
-            thread = self._thread
-        self._wake.set()
-        if wait and thread is not None:
-            thread.join()
-
-    def _loop(self) -> None:
-        # the running jobs belong to this thread; submitting and polling (sbatch, sacct) happen
-        # outside the lock, so submit() never waits on the cluster
-        running: list[tuple[Future, Any]] = []
-        while True:
-            self._wake.wait(self._poll_interval)
-            self._wake.clear()
-            with self._lock:
-                if self._cancel_running:
-                    for future, _ in running:
-                        future.cancel()
-                free = len(self._waiting) if self._max_running is None else self._max_running - len(running)
-                batch = [self._waiting.popleft() for _ in range(max(0, min(free, len(self._waiting))))]
-                if self._shutdown and not batch and not running and not self._waiting:
-                    return
-            running += [started for item in batch if (started := self._start(*item)) is not None]
-            running = [(future, job) for future, job in running if not self._finished(future, job)]
-
-    def _start(self, future: Future, fn: Callable[..., Any], args: tuple, kwargs: dict
-               ) -> tuple[Future, Any] | None:
-        """Submit one call; ``(future, job)``, or ``None`` when it was cancelled or failed to submit."""
-        if future.cancelled():
-            return None
-        try:
-            return future, self._executor.submit(fn, *args, **kwargs)
-        except Exception as exc:  # noqa: BLE001 - the submission's failure is the call's
-            _complete(future, exception=exc)
-            return None
-
-    @staticmethod
-    def _finished(future: Future, job: Any) -> bool:
-        """Complete ``future`` if its job ended (cancel the job if the future was cancelled)."""
-        if future.cancelled():
-            job.cancel(check=False)
-            return True
-        if not job.done():
-            return False
-        try:
-            result = job.result()
-        except Exception as exc:  # noqa: BLE001 - handed to the caller through the future
-            _complete(future, exception=exc)
-        else:
-            _complete(future, result=result)
-        return True
-
-
-def _complete(future: Future, result: Any = None, exception: BaseException | None = None) -> None:
-    """Finish ``future``; one cancelled meanwhile stays cancelled."""
-    try:
-        if exception is not None:
-            future.set_exception(exception)
-        else:
-            future.set_result(result)
-    except InvalidStateError:
-        pass
-
-
-@contextlib.contextmanager
-def open_executor(executor: Mapping[str, Any] | None, output_dir: str | Path) -> Iterator[dict[str, Any]]:
-    """The training backend's executor options for an ``executor`` config; closed when the block ends.
-
-    ``None`` (a backend without an executor group) gives no options.
-    ``submitit`` keeps its logs and pickles in ``output_dir/<folder>``.
-    """
-    if executor is None:
-        yield {}
-        return
-    kind = executor["kind"]
-    if kind == "serial":
-        yield {"executor": "serial"}
-    elif kind == "process":
-        yield {"executor": "process", **_given(executor)}
-    elif kind == "submitit":
-        import submitit
-
-        options = _given(executor, "cluster", "folder", "max_running", "poll_interval")
-        inner = submitit.AutoExecutor(folder=Path(output_dir) / executor["folder"],
-                                      cluster=executor["cluster"])
-        inner.update_parameters(**{k: v for k, v in options.items() if v != {}})
-        pool = SubmititExecutor(inner, executor["max_running"], executor["poll_interval"])
-        try:
-            yield {"executor": pool}
-        finally:
-            pool.shutdown(wait=True, cancel_futures=True)
-    elif kind == "dask":
-        from distributed import Client, LocalCluster
-
-        with contextlib.ExitStack() as stack:
-            if executor["address"] is not None:
-                client = stack.enter_context(Client(executor["address"]))
-            else:
-                cluster = stack.enter_context(LocalCluster(
-                    n_workers=executor["n_workers"], threads_per_worker=executor["threads_per_worker"],
-                    processes=executor["processes"], dashboard_address=None))
-                client = stack.enter_context(Client(cluster))
-            yield {"executor": client.get_executor()}
-    else:
-        raise ValueError(f"unknown executor kind {kind!r}; choose serial, process, submitit or dask")
 
 
 # ---------------------------------------------------------------------------- experiments
@@ -429,8 +270,6 @@ def run_experiment(config: Mapping[str, Any], output_dir: str | Path) -> None:
     The root ``seed`` is checked before anything runs (the main job checks
     its settings itself, ``ablations.paper.check_settings``).
     """
-    from harness.evaluator import check_seed
-
     name = config["experiment"]["name"]
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
@@ -439,8 +278,8 @@ def run_experiment(config: Mapping[str, Any], output_dir: str | Path) -> None:
 
 
 __all__ = [
-    "EXPERIMENTS", "Experiment", "ResultTable", "SEARCHABLE_BACKENDS", "SubmititExecutor", "build_backend",
-    "build_search", "build_space", "open_executor", "paper_run_tables", "run_experiment", "run_fidelity_dial",
+    "EXPERIMENTS", "Experiment", "ResultTable", "SEARCHABLE_BACKENDS", "build_backend",
+    "build_search", "build_space", "paper_run_tables", "run_experiment", "run_fidelity_dial",
     "run_paper_experiment", "run_regressor_ablation", "run_search", "run_search_folder", "search_summary",
     "shared_search_folder",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from harness.evaluator import Backend
 from harness.search.checkpoint import SearchRun
 from harness.search.drift import DriftMonitor, write_drift_summary
 from harness.search_space import CellBatchLike, SearchSpace
+from harness.validation import check_integer
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,26 @@ class SearchResult:
     pareto: pd.DataFrame
     output_dir: Path | None
     drift: pd.DataFrame = dataclasses.field(default_factory=pd.DataFrame)
+
+    @classmethod
+    def of(cls, run: SearchRun, strategy: str) -> SearchResult:
+        """The tables of ``run``'s completed steps."""
+        return cls(strategy=strategy, trained=run.all_tables("trained"), candidates=run.all_tables("candidates"),
+                   predictions=run.all_tables("predictions"), pareto=run.all_tables("pareto"),
+                   drift=run.all_reference_timings(), output_dir=run.output_dir)
+
+    @classmethod
+    def load(cls, folder: str | Path) -> SearchResult:
+        """The tables of the search stored in ``folder`` (its completed steps), read without running
+        anything: the one reader of a search folder (layout: :mod:`harness.search.checkpoint`).
+
+        ``FileNotFoundError`` naming ``folder`` when it holds no search.
+        """
+        path = Path(folder) / "search.json"
+        if not path.is_file():
+            raise FileNotFoundError(f"{folder} holds no search: {path} is missing")
+        settings = json.loads(path.read_text())
+        return cls.of(SearchRun(folder, settings), settings["strategy"])
 
     def best(self) -> pd.Series:
         """The trained cell with the highest accuracy (first one on ties)."""
@@ -82,8 +104,7 @@ class Strategy(abc.ABC):
     def __init__(self, space: SearchSpace, backend: Backend, *, K: int = 256, epochs: int | None = None,
                  seed: int = 0, eval_chunk: int | None = None,
                  drift_monitor: DriftMonitor | None = None) -> None:
-        if not isinstance(K, (int, np.integer)) or K < 1:
-            raise ValueError(f"K must be a positive integer, got {K!r}")
+        check_integer("K", K)
         if backend.space != space:
             raise ValueError(
                 f"the backend evaluates cells of {backend.space!r}, but the search runs in {space!r}"
@@ -131,15 +152,7 @@ class Strategy(abc.ABC):
             run.complete_step(step, tables, predictor_state)
             log.info("%s step %d/%d: trained %d cells in %.1f s", self.name, step, self.num_steps,
                      len(tables["trained"]), time.perf_counter() - start)
-        return SearchResult(
-            strategy=self.name,
-            trained=run.all_tables("trained"),
-            candidates=run.all_tables("candidates"),
-            predictions=run.all_tables("predictions"),
-            pareto=run.all_tables("pareto"),
-            drift=run.all_reference_timings(),
-            output_dir=run.output_dir,
-        )
+        return SearchResult.of(run, self.name)
 
     @abc.abstractmethod
     def _step(self, step: int, run: SearchRun, rng: np.random.Generator

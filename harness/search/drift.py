@@ -47,6 +47,7 @@ from harness.evaluator import Backend
 from harness.operators import PNAS_ORDER
 from harness.search_space import SearchSpace
 from harness.store import atomic_write_text
+from harness.validation import check_integer
 
 #: Columns of a step's reference timings.
 TIMING_COLUMNS = ("step", "repeat", "cell", "train_time")
@@ -78,9 +79,7 @@ class DriftMonitor:
     repeats: int = 2
 
     def __post_init__(self) -> None:
-        if isinstance(self.repeats, bool) or not isinstance(self.repeats, (int, np.integer)) \
-                or self.repeats < 2:
-            raise ValueError(f"DriftMonitor repeats must be an integer >= 2, got {self.repeats!r}")
+        check_integer("DriftMonitor repeats", self.repeats, minimum=2)
         if self.cells is not None and len(self.cells) < 2:
             raise ValueError(f"DriftMonitor needs at least 2 reference cells, got {self.cells!r}")
 

@@ -32,6 +32,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from harness.validation import check_integer
+
 #: Grid of predicted accuracies (fractions) for ranking: 1e-9. An accuracy measured on a test set of
 #: n images moves in steps of 1/n (1e-4 for CIFAR-10's 10,000), so 1e-9 merges nothing a measurement can
 #: order; the float64 predictors' cross-processor differences are ~1e-15 (measured: at most 1.9e-15
@@ -144,8 +146,7 @@ def layered_front(time: np.ndarray, accuracy: np.ndarray, k: int) -> np.ndarray:
     POPNAS then trains the ``k`` most accurate of it by prediction.
     """
     time, accuracy = _check_points(time, accuracy)
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    check_integer("k", k)
     mask = np.zeros(len(time), bool)
     left = np.arange(len(time))
     while len(left) and mask.sum() < k:
