@@ -19,7 +19,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ from ablations.search_comparisons import (
     popnas_time_limit,
     speed_up_explanation,
 )
+from ablations.settings import NO_MEASURED_TABLE, NB201Settings, PaperSettings, PredictorSettings
 from ablations.space_counts import space_counts
 from ablations.surrogate_calibration import surrogate_calibration
 from backends.table import EMBEDDED_TABLE, load_results_table
@@ -49,66 +50,20 @@ from harness.provenance import environment
 from harness.search import PNAS, POPNAS, POPNAS_V1, RandomSearch, RegularizedEvolution, SearchResult
 from harness.space import CellSpace
 from harness.store import ResultsStore, atomic_write_frame
-from harness.validation import check_seed
 
 log = logging.getLogger(__name__)
-
-#: ``measured_table`` value for "no measured table": the studies use the surrogate only.
-NO_MEASURED_TABLE = "none"
-
-#: How the settings' keys are named in messages: as the main job's configuration spells them.
-SETTINGS_KEY = "experiment.settings"
-
-
-def check_settings(settings: dict[str, Any]) -> None:
-    """Refuse bad main-job settings before any study runs; the message names the key.
-
-    The one place the main job's settings are checked up front (a study's
-    own options are checked by the study): ``seed`` and every entry of
-    ``seeds`` non-negative integers, ``seeds`` not empty, ``measured_table``
-    null (the embedded table), ``"none"`` or an existing file or folder, and
-    ``surrogate`` options a surrogate backend accepts (numbers given as
-    numbers, not booleans).
-    """
-    check_seed(settings.get("seed", 0), "seed")
-    seeds = settings.get("seeds", [0])
-    if isinstance(seeds, (str, bytes)) or not hasattr(seeds, "__len__") or len(seeds) == 0:
-        raise ValueError(f"{SETTINGS_KEY}.seeds must be a non-empty list of seeds, got {seeds!r}")
-    for i, seed in enumerate(seeds):
-        check_seed(seed, f"{SETTINGS_KEY}.seeds[{i}]")
-    table = settings.get("measured_table")
-    if table is not None and table != NO_MEASURED_TABLE and not Path(table).exists():
-        raise FileNotFoundError(
-            f"{SETTINGS_KEY}.measured_table={table!r} does not exist (relative paths are from "
-            f"{Path.cwd()}); give an existing table, null for the embedded one or {NO_MEASURED_TABLE!r} "
-            "for none")
-    surrogate = dict(settings.get("surrogate") or {})
-    for key, value in surrogate.items():
-        if isinstance(value, bool):
-            raise ValueError(f"{SETTINGS_KEY}.surrogate.{key} must be a number, got {value!r}")
-    try:
-        backends.make("surrogate", **surrogate)
-    except (TypeError, ValueError) as err:
-        # the backend's messages start with the option's name ("tau must be a real number in (0, 1] ...")
-        named = any(str(err).startswith(f"{key} ") for key in surrogate)
-        raise ValueError(f"{SETTINGS_KEY}.surrogate{'.' if named else ': '}{err}") from None
-
 
 @dataclass
 class PaperRun:
     """One main-job run: its folder, settings, and the searches several studies share."""
 
     output_dir: Path
-    settings: dict[str, Any] = field(default_factory=dict)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """A setting, or ``default``."""
-        return self.settings.get(key, default)
+    settings: PaperSettings = field(default_factory=PaperSettings)
 
     @property
     def seeds(self) -> list[int]:
         """Seeds of the surrogate searches (results are reported as mean and spread over them)."""
-        return list(self.get("seeds", [0]))
+        return list(self.settings.seeds)
 
     def surrogate(self, space: CellSpace):
         """The surrogate backend of ``space`` with the configured options.
@@ -116,16 +71,16 @@ class PaperRun:
         Wrapped by ``backends.record``, so every evaluation a study makes
         through it is also appended to the run's ``evaluations/`` table.
         """
-        return backends.record(backends.make("surrogate", space=space, **self.get("surrogate", {})),
+        return backends.record(backends.make("surrogate", space=space, **self.settings.surrogate),
                                self.output_dir / "evaluations")
 
     def search(self, strategy: str, max_blocks: int, K: int, seed: int, time_limit: float | None = None,
-               predictor: dict[str, Any] | None = None) -> pd.DataFrame:
+               predictor: PredictorSettings | None = None) -> pd.DataFrame:
         """``trained`` table of a search on the surrogate (resumable, shared by the studies)."""
         return self.search_result(strategy, max_blocks, K, seed, time_limit, predictor).trained
 
     def search_result(self, strategy: str, max_blocks: int, K: int, seed: int, time_limit: float | None = None,
-                      predictor: dict[str, Any] | None = None) -> SearchResult:
+                      predictor: PredictorSettings | None = None) -> SearchResult:
         """A search on the surrogate, run (or resumed) in ``searches/``; every table of it.
 
         PNAS and POPNAS use the configured predictor; ``popnas_v1`` is
@@ -134,39 +89,38 @@ class PaperRun:
         ``evolution`` are PNAS Fig. 4's baselines. ``time_limit`` (POPNAS's
         L, seconds) applies to PNAS too: PNAS with L is POPNAS without a
         front (children predicted slower than L dropped, then top K).
-        ``predictor`` (``{"predictor": ..., "predictor_options": ...}``)
-        replaces the configured one for PNAS and POPNAS; its searches get
+        ``predictor`` replaces the configured one for PNAS and POPNAS; its searches get
         their own folders.
         """
         space = CellSpace.pnas(max_blocks=max_blocks)
         backend = self.surrogate(space)
         limit = "" if time_limit is None else f"-L{time_limit:.6g}"
-        own = "" if predictor is None else "-" + predictor.get("predictor", "mlp-ensemble")
+        own = "" if predictor is None else "-" + predictor.name
         folder = self.output_dir / "searches" / f"{strategy}-B{max_blocks}-K{K}-seed{seed}{limit}{own}"
-        predictor = self.get("predictor", {}) if predictor is None else predictor
+        options = (self.settings.predictor if predictor is None else predictor).search_options()
         if time_limit is not None and strategy not in ("pnas", "popnas", "popnas_v1"):
             raise ValueError(f"a time limit applies to pnas, popnas and popnas_v1, not {strategy!r}")
         common = {"K": K, "seed": seed}
         if strategy == "pnas" and time_limit is None:
-            search = PNAS(space, backend, **common, **predictor)
+            search = PNAS(space, backend, **common, **options)
         elif strategy in ("pnas", "popnas"):
             search = POPNAS(space, backend, **common, time_limit=time_limit, pareto=strategy == "popnas",
-                            **predictor)
+                            **options)
         elif strategy == "popnas_v1":
-            search = POPNAS.v1(space, backend, **common, time_limit=time_limit, **self.get("popnas_v1", {}))
+            search = POPNAS.v1(space, backend, **common, time_limit=time_limit, **self.settings.popnas_v1)
         elif strategy == "random":
             search = RandomSearch(space, backend, **common)
         else:
-            search = RegularizedEvolution(space, backend, **common, **self.get("evolution", {}))
+            search = RegularizedEvolution(space, backend, **common, **self.settings.evolution)
         return search.run(folder)
 
     @cached_property
     def measured(self) -> pd.DataFrame | None:
         """The measured table (``measured_table`` setting, default the embedded one), or ``None``
         (``"none"``, or no embedded table recorded yet)."""
-        if self.get("measured_table") == NO_MEASURED_TABLE:
+        if self.settings.measured_table == NO_MEASURED_TABLE:
             return None
-        path = self.get("measured_table") or EMBEDDED_TABLE
+        path = self.settings.measured_table or EMBEDDED_TABLE
         try:
             return load_results_table(path, CellSpace.pnas())
         except FileNotFoundError as missing:
@@ -176,7 +130,7 @@ class PaperRun:
     @cached_property
     def measured_provenance(self) -> dict[str, Any]:
         """The measured table's JSON sidecar (its recording's provenance), or ``{}``."""
-        sidecar = Path(self.get("measured_table") or EMBEDDED_TABLE).with_suffix(".json")
+        sidecar = Path(self.settings.measured_table or EMBEDDED_TABLE).with_suffix(".json")
         return json.loads(sidecar.read_text()) if self.measured is not None and sidecar.exists() else {}
 
     def measured_drift(self, strategy: str) -> pd.DataFrame | None:
@@ -198,7 +152,7 @@ class PaperRun:
         ``ablations.record_measured_table`` writes them beside the table
         (``<table>.candidates.parquet``); runs recorded before it did have none.
         """
-        path = Path(self.get("measured_table") or EMBEDDED_TABLE).with_suffix(".candidates.parquet")
+        path = Path(self.settings.measured_table or EMBEDDED_TABLE).with_suffix(".candidates.parquet")
         if self.measured is None or not path.exists():
             return None
         rows = pd.read_parquet(path)
@@ -218,7 +172,7 @@ def _mean_over_seeds(frame: pd.DataFrame, keys: list[str], value: str) -> pd.Dat
 
 # ---------------------------------------------------------------------- studies
 def _space_counts(run: PaperRun) -> list[TableSection]:
-    max_blocks = run.get("max_blocks", 5)
+    max_blocks = run.settings.max_blocks
     return [TableSection(
         id="space_counts", title="PNAS search-space counts (PNAS section 3.1)",
         ours=space_counts(max_blocks=max_blocks), paper=paper_numbers.space_counts(),
@@ -229,12 +183,12 @@ def _space_counts(run: PaperRun) -> list[TableSection]:
 
 
 def _surrogate_calibration(run: PaperRun) -> list[TableSection]:
-    options = {k: v for k, v in run.get("surrogate", {}).items() if k != "tau"}
-    cells = run.get("calibration_cells_per_block_count", 2000)
+    options = {k: v for k, v in run.settings.surrogate.items() if k != "tau"}
+    cells = run.settings.calibration_cells_per_block_count
     return [TableSection(
         id="surrogate_calibration",
         title="Noisy-Rastrigin surrogate: configured versus measured Kendall tau-b",
-        ours=surrogate_calibration(cells_per_block_count=cells, seed=run.get("seed", 0) + 1, **options),
+        ours=surrogate_calibration(cells_per_block_count=cells, seed=run.settings.seed + 1, **options),
         settings={"cells_per_block_count": cells, **options},
         notes=("Measured on fresh uniform random cells of every block count at full fidelity; the "
                "Gaussian-copula noise makes the population tau equal the target exactly, so the "
@@ -248,11 +202,10 @@ def _regressor_sources(run: PaperRun) -> list[tuple[str, int | None, pd.DataFram
     The surrogate's are the first ``regressors.max_blocks`` steps (the paper
     ablates with B = 4) of the PNAS searches the other studies share.
     """
-    cfg, searches = run.get("regressors", {}), run.get("searches", {})
-    steps = cfg.get("max_blocks", 4)
+    steps, searches = run.settings.regressors.max_blocks, run.settings.searches
     sources = []
     for seed in run.seeds:
-        trained = run.search("pnas", searches.get("max_blocks", 5), searches.get("K", 256), seed)
+        trained = run.search("pnas", searches.max_blocks, searches.K, seed)
         sources.append(("surrogate", seed, trained[trained["step"] <= steps]))
     measured = run.measured_run("pnas")
     if measured is not None:
@@ -267,9 +220,9 @@ def _aggregate_sources(frames: list[pd.DataFrame], keys: list[str], value: str) 
 
 
 def _popnas_regressors(run: PaperRun) -> list[TableSection]:
-    cfg = run.get("regressors", {})
-    space = CellSpace.pnas(max_blocks=run.get("searches", {}).get("max_blocks", 5))
-    xgboost = {"param_grid": cfg["xgboost_grid"]} if cfg.get("xgboost_grid") else {}
+    cfg = run.settings.regressors
+    space = CellSpace.pnas(max_blocks=run.settings.searches.max_blocks)
+    xgboost = {"param_grid": cfg.xgboost_grid} if cfg.xgboost_grid else {}
     t3, t4, t5, t6, p3, p56 = [], [], [], [], [], []
     for source, seed, trained in _regressor_sources(run):
         tag = {"source": source, "seed": seed}
@@ -281,7 +234,7 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
         t6.append(table6.assign(**tag))
         p3.append(predictions3.assign(**tag))
         p56.append(predictions56.assign(**tag))
-    steps = cfg.get("max_blocks", 4)
+    steps = cfg.max_blocks
     drift = run.measured_drift("pnas")
     if drift is not None:
         # measurement error beside the regressors' (harness.search.drift): the 'measured' rows only
@@ -292,9 +245,9 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
                                 "seed": [None], "relative_error": [
                                     floor.query("regressor == @NOISE_FLOOR and evaluation == 'progressive'")
                                     ["mean_relative_error"].iloc[-1]]}))
-    setting = {"steps": steps, "K": run.get("searches", {}).get("K", 256),
+    setting = {"steps": steps, "K": run.settings.searches.K,
                "surrogate seeds": run.seeds,
-               "xgboost grid": cfg.get("xgboost_grid") or "POPNAS full grid"}
+               "xgboost grid": cfg.xgboost_grid or "POPNAS full grid"}
     # figures show one run per source: the measured table, and the surrogate's first seed
     table3_predictions, table56_predictions = pd.concat(p3), pd.concat(p56)
     sources = table3_predictions["source"].unique()
@@ -394,16 +347,15 @@ POPNAS_RUNS: dict[str, str] = {"strict": "popnas", "v1": "popnas_v1"}
 
 def _predictors_used(run: PaperRun) -> dict[str, str]:
     """The accuracy predictor of each search of Tables 7-8, for the settings line."""
-    main = run.get("predictor", {}).get("predictor", "mlp-ensemble")
-    v1 = run.get("popnas_v1", {}).get("predictor", POPNAS_V1["predictor"])
+    main = run.settings.predictor.name
+    v1 = run.settings.popnas_v1.get("predictor", POPNAS_V1["predictor"])
     return {"pnas": main, "popnas (strict)": main, "popnas (v1)": v1,
             "measured pnas/popnas": "mlp-ensemble (the recorder's default)",
             "measured popnas_v1": f"{POPNAS_V1['predictor']} (the recorder's POPNAS.v1)"}
 
 
 def _popnas_searches(run: PaperRun) -> list[TableSection]:
-    cfg = run.get("searches", {})
-    max_blocks, K = cfg.get("max_blocks", 5), cfg.get("K", 256)
+    max_blocks, K = run.settings.searches.max_blocks, run.settings.searches.K
     t7, t8, fronts = [], [], []
     for seed in run.seeds:
         tag = {"source": "surrogate", "seed": seed}
@@ -475,13 +427,14 @@ def _popnas_searches(run: PaperRun) -> list[TableSection]:
 
 
 def _popnas_time_limit(run: PaperRun) -> list[TableSection]:
-    cfg, searches = run.get("popnas_time_limit", {}), run.get("searches", {})
-    max_blocks, K = searches.get("max_blocks", 5), cfg.get("K", searches.get("K", 256))
-    quantiles, strategies = cfg.get("quantiles", [0.5, 0.75, 0.9]), cfg.get("searches", ["pnas", "popnas"])
+    cfg, searches = run.settings.popnas_time_limit, run.settings.searches
+    max_blocks, K = searches.max_blocks, searches.K if cfg.K is None else cfg.K
+    quantiles, strategies = list(cfg.quantiles), list(cfg.searches)
     # the study's own predictor (null: the main job's), for its searches only
-    predictor = cfg.get("predictor") or run.get("predictor", {})
+    predictor = cfg.predictor or run.settings.predictor
+    seeds = run.seeds[:1] if cfg.seeds is None else list(cfg.seeds)
     rows = []
-    for seed in cfg.get("seeds", run.seeds[:1]):
+    for seed in seeds:
         pnas = run.search("pnas", max_blocks, K, seed, None, predictor)
         one_block = pnas.loc[(pnas["step"] == 1) & (pnas["blocks"] == 1), "train_time"].to_numpy()
         # L = a quantile of the measured one-block times, times B: a per-block budget for the largest cells
@@ -499,9 +452,9 @@ def _popnas_time_limit(run: PaperRun) -> list[TableSection]:
     return [TableSection(
         "popnas_time_limit", "The time limit L: search cost versus accuracy, PNAS and POPNAS (surrogate)", table,
         settings={"max_blocks": max_blocks, "K": K, "quantiles": quantiles, "searches": strategies,
-                  "seeds": cfg.get("seeds", run.seeds[:1]),
-                  "predictors": {s: (run.get("popnas_v1", {}).get("predictor", POPNAS_V1["predictor"])
-                                     if s == "popnas_v1" else predictor.get("predictor", "mlp-ensemble"))
+                  "seeds": seeds,
+                  "predictors": {s: (run.settings.popnas_v1.get("predictor", POPNAS_V1["predictor"])
+                                     if s == "popnas_v1" else predictor.name)
                                  for s in strategies}},
         figures=("popnas_time_limit.png",),
         notes=("L = the given quantile of the seed's PNAS step-1 measured one-block times, times B, one limit "
@@ -513,8 +466,7 @@ def _popnas_time_limit(run: PaperRun) -> list[TableSection]:
 
 
 def _pnas_fig4(run: PaperRun) -> list[TableSection]:
-    cfg = run.get("searches", {})
-    max_blocks, K = cfg.get("max_blocks", 5), cfg.get("K", 256)
+    max_blocks, K = run.settings.searches.max_blocks, run.settings.searches.K
     labels = {"pnas": "PNAS", "random": "random search", "evolution": "regularized evolution"}
     curves = pnas_fig4({label: [run.search(strategy, max_blocks, K, seed) for seed in run.seeds]
                         for strategy, label in labels.items()})
@@ -522,7 +474,7 @@ def _pnas_fig4(run: PaperRun) -> list[TableSection]:
     return [TableSection(
         "pnas_fig4", "Mean accuracy of the top M models vs models trained (PNAS Fig. 4)", curves,
         settings={"max_blocks": max_blocks, "K": K, "trials (seeds)": run.seeds, "backend": "surrogate",
-                  "evolution": run.get("evolution", {})},
+                  "evolution": dict(run.settings.evolution)},
         figures=("pnas_fig4.png",),
         notes=("The paper reports this as a figure only (PNAS beats random search at every budget). "
                "Mean and std are over trials (search seeds) on the surrogate; the PNAS runs are the "
@@ -533,15 +485,15 @@ def _pnas_fig4(run: PaperRun) -> list[TableSection]:
 def _thesis_rastrigin(run: PaperRun) -> list[TableSection]:
     from ablations.thesis_rastrigin import thesis_table4_3, thesis_table5_4
 
-    cfg = run.get("rastrigin", {})
+    cfg = run.settings.rastrigin
     note = ("`mean_top_fraction` is the thesis' stated measure (fraction of grid points better than the "
             "GA's best); `mean_normalised_value` rescales the clean value to [0, 1] over the grid, which "
             "matches the thesis' numbers far better (see `ablations/thesis_rastrigin.py`). "
             "tau = 1 is the thesis' 'original' column.")
-    t43 = thesis_table4_3(repetitions=cfg.get("table4_3_repetitions", 1000), seed=run.get("seed", 0),
-                          resolution=cfg.get("resolution_3d"), progress=False)
-    t54 = thesis_table5_4(repetitions=cfg.get("table5_4_repetitions", 100), seed=run.get("seed", 0),
-                          resolution=cfg.get("resolution"), progress=False)
+    t43 = thesis_table4_3(repetitions=cfg.table4_3_repetitions, seed=run.settings.seed,
+                          resolution=cfg.resolution_3d, progress=False)
+    t54 = thesis_table5_4(repetitions=cfg.table5_4_repetitions, seed=run.settings.seed,
+                          resolution=cfg.resolution, progress=False)
     return [
         TableSection("thesis_table4_3", "GA on noisy 3-d Rastrigin (thesis Table 4.3)", t43,
                      paper_numbers.thesis_table4_3(), ("dims", "generations", "tau"), note,
@@ -562,8 +514,8 @@ def _thesis_kendall_fidelity(run: PaperRun) -> list[TableSection]:
     )
 
     backend = run.surrogate(CellSpace.pnas())
-    table = thesis_kendall_fidelity(backend, seed=run.get("seed", 0))
-    plot_fidelity_heatmap(fidelity_tau_matrix(backend, seed=run.get("seed", 0)),
+    table = thesis_kendall_fidelity(backend, seed=run.settings.seed)
+    plot_fidelity_heatmap(fidelity_tau_matrix(backend, seed=run.settings.seed),
                           run.figure("thesis_fidelity_tau.png"))
     return [TableSection(
         "thesis_kendall_fidelity", "Kendall tau-b of reduced versus full training, 800 bootstrap samples",
@@ -579,9 +531,9 @@ def _thesis_kendall_fidelity(run: PaperRun) -> list[TableSection]:
 def _pnas_table1(run: PaperRun) -> list[TableSection]:
     from ablations.pnas_table1 import pnas_table1
 
-    cfg = dict(run.get("pnas_table1", {}))
+    cfg = dict(run.settings.pnas_table1)
     space = CellSpace.pnas(max_blocks=cfg.pop("max_blocks", 5))
-    table = pnas_table1(run.surrogate(space), max_blocks=space.max_blocks, seed=run.get("seed", 0), **cfg)
+    table = pnas_table1(run.surrogate(space), max_blocks=space.max_blocks, seed=run.settings.seed, **cfg)
     return [TableSection(
         "pnas_table1", "Predictors' Spearman correlation by PNAS Algorithm 2 (PNAS Table 1)", table,
         paper_numbers.pnas_table1(), ("predictor", "fit_blocks", "evaluated_on", "eval_blocks"),
@@ -598,17 +550,17 @@ def _pnas_table1(run: PaperRun) -> list[TableSection]:
 def _nb201(run: PaperRun) -> list[TableSection]:
     from ablations.nb201_studies import nb201_predictor_ranking, nb201_time_regressors
 
-    cfg = run.get("nb201", {})
+    cfg = run.settings.nb201
     sections = []
     for table_id, title, study, options in (
         ("nb201_time_regressors", "Time (latency) regressors on NAS-Bench-201, smaller to larger cells",
-         nb201_time_regressors, cfg.get("time_regressors", {})),
+         nb201_time_regressors, cfg.time_regressors),
         ("nb201_predictor_ranking", "Accuracy predictors' rank correlation on NAS-Bench-201",
-         nb201_predictor_ranking, cfg.get("predictor_ranking", {})),
+         nb201_predictor_ranking, cfg.predictor_ranking),
     ):
         # no fallback: the packaged table is always there, and a data_dir the user names must exist
-        table = study(data_dir=cfg.get("data_dir"), seed=run.get("seed", 0), **options)
-        source = f"`{cfg['data_dir']}`" if cfg.get("data_dir") else "the packaged copy (`backends/data/nb201`)"
+        table = study(data_dir=cfg.data_dir, seed=run.settings.seed, **options)
+        source = f"`{cfg.data_dir}`" if cfg.data_dir else "the packaged copy (`backends/data/nb201`)"
         notes = (f"NAS-Bench-201 (NATS-Bench accuracies, HELP latencies) from {source}; the count of "
                  "non-`none` operators plays the block count. See `ablations/nb201_studies.py`.")
         sections.append(TableSection(table_id, title, table, notes=notes, settings=dict(options)))
@@ -616,13 +568,13 @@ def _nb201(run: PaperRun) -> list[TableSection]:
     return sections
 
 
-def _nb201_train_sizes(run: PaperRun, cfg: dict[str, Any]) -> TableSection:
+def _nb201_train_sizes(run: PaperRun, cfg: NB201Settings) -> TableSection:
     """The train-size sweep of both NB201 model kinds: a table and one figure per target."""
     from ablations.nb201_train_sizes import nb201_train_sizes
 
-    options = dict(cfg.get("train_sizes", {}))
+    options = dict(cfg.train_sizes)
     targets = options.pop("targets", ["cifar10", "lat_gold_6226"])
-    sweep = pd.concat([nb201_train_sizes(data_dir=cfg.get("data_dir"), target=target, seed=run.get("seed", 0),
+    sweep = pd.concat([nb201_train_sizes(data_dir=cfg.data_dir, target=target, seed=run.settings.seed,
                                          **options) for target in targets], ignore_index=True)
     names = []
     for target, rows in sweep.groupby("target", sort=False):
@@ -641,28 +593,20 @@ def _nb201_train_sizes(run: PaperRun, cfg: dict[str, Any]) -> TableSection:
 
 
 def _fidelity_dial(run: PaperRun) -> list[TableSection]:
-    from ablations.fidelity_dial import (
-        METHODS,
-        TAUS,
-        fidelity_runs,
-        method_order_agreement,
-        plot_fidelity_dial,
-        summarise,
-    )
+    from ablations.fidelity_dial import fidelity_runs, method_order_agreement, plot_fidelity_dial, summarise
 
     # reduced scale: the full study (B=5, K=256, 20 seeds) is the fidelity_dial sweep (README)
-    cfg = {"max_blocks": 3, "K": 32, "rank_sample": 20_000, "taus": list(TAUS), "methods": list(METHODS),
-           **run.get("fidelity_dial", {})}
-    predictor = run.get("predictor", {})
-    runs = fidelity_runs(cfg["methods"], cfg["taus"], cfg.get("seeds", run.seeds), max_blocks=cfg["max_blocks"],
-                         K=cfg["K"], rank_sample=cfg["rank_sample"],
-                         predictor=predictor.get("predictor", "mlp-ensemble"),
-                         predictor_options=predictor.get("predictor_options", {}),
-                         surrogate_options={k: v for k, v in run.get("surrogate", {}).items() if k != "tau"})
+    dial, predictor = run.settings.fidelity_dial, run.settings.predictor
+    runs = fidelity_runs(list(dial.methods), list(dial.taus), run.seeds if dial.seeds is None else list(dial.seeds),
+                         max_blocks=dial.max_blocks, K=dial.K, rank_sample=dial.rank_sample,
+                         predictor=predictor.name, predictor_options=dict(predictor.options),
+                         surrogate_options={k: v for k, v in run.settings.surrogate.items() if k != "tau"})
+    cfg = {"max_blocks": dial.max_blocks, "K": dial.K, "rank_sample": dial.rank_sample, "taus": list(dial.taus),
+           "methods": list(dial.methods)}
     summary = summarise(runs)
     plot_fidelity_dial(summary, run.figure("fidelity_dial.png"))
     settings = {**cfg, "seeds": sorted(runs["seed"].unique().tolist()),
-                "predictor": predictor.get("predictor", "mlp-ensemble")}
+                "predictor": predictor.name}
     note = ("Each run is one search on the surrogate at evaluator fidelity tau (Kendall tau-b of noisy to "
             "clean accuracy; the clean landscape is the same at every tau). `best_clean_accuracy` is the "
             "clean accuracy of the trained cell with the best noisy accuracy, `clean_top_fraction` the "
@@ -681,9 +625,9 @@ def _fidelity_dial(run: PaperRun) -> list[TableSection]:
 def _nb201_searches(run: PaperRun) -> list[TableSection]:
     from ablations.nb201_searches import anytime_at_steps, nb201_pnas_vs_popnas
 
-    cfg = run.get("nb201", {})
-    options = dict(cfg.get("searches", {}))
-    study = nb201_pnas_vs_popnas(data_dir=cfg.get("data_dir"), **options)
+    cfg = run.settings.nb201
+    options = dict(cfg.searches)
+    study = nb201_pnas_vs_popnas(data_dir=cfg.data_dir, **options)
     log.info("nb201_pnas_vs_popnas: %d searches scored in %.1f s", len(study.scores), study.runtime_s)
     K = int(study.scores["K"].iloc[0])
     # the per-run scores, all tests, the anytime curves at step ends and the fronts: CSV only (long)
@@ -703,7 +647,7 @@ def _nb201_searches(run: PaperRun) -> list[TableSection]:
     evaluated = study.scores.groupby(keys, sort=False)[["evaluated", "search_cost"]].mean().reset_index()
     summary = evaluated.merge(summary, on=keys)
     shown = study.tests[study.tests["metric"].isin(["normalised_hypervolume", "regret_q0.25"])]
-    source = f"`{cfg['data_dir']}`" if cfg.get("data_dir") else "the packaged copy"
+    source = f"`{cfg.data_dir}`" if cfg.data_dir else "the packaged copy"
     settings = {**options, "budget (cells)": int(study.scores["budget"].iloc[0]),
                 "reference point": "(lowest accuracy of the table, highest latency of the device)"}
     notes = (f"NAS-Bench-201 ({source}): every search evaluates at most 24 + 5 K cells; PNAS, random search "
@@ -744,18 +688,18 @@ STUDIES: dict[str, Callable[[PaperRun], list[TableSection]]] = {
 
 
 def run_paper(output_dir: str | Path, studies: list[str] | None = None,
-              settings: dict[str, Any] | None = None) -> list[TableSection]:
+              settings: PaperSettings | Mapping[str, Any] | None = None) -> list[TableSection]:
     """Run ``studies`` (default: all) and write ``tables/``, ``figures/`` and ``report.md``.
 
-    Every setting is checked first (:func:`check_settings`). The run's
-    ``evaluations/`` table is compacted at the end, so it reads as one file.
+    Every setting is checked first (:meth:`ablations.settings.PaperSettings.of`: a plain mapping
+    becomes the typed settings, an unknown key fails naming it). The run's ``evaluations/`` table is
+    compacted at the end, so it reads as one file.
     """
     chosen = list(STUDIES) if studies is None else list(studies)
     unknown = [s for s in chosen if s not in STUDIES]
     if unknown:
         raise ValueError(f"unknown studies {unknown}; choose from {list(STUDIES)}")
-    check_settings(dict(settings or {}))
-    run = PaperRun(Path(output_dir), dict(settings or {}))
+    run = PaperRun(Path(output_dir), PaperSettings.of(settings))
     sections = []
     for number, study in enumerate(chosen, start=1):
         start = time.perf_counter()

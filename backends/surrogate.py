@@ -215,7 +215,7 @@ class SurrogateBackend(Backend):
             "time_scale": self.time_scale, "time_overhead": self.time_overhead,
             "time_growth": self.time_growth, "operator_costs": self.operator_costs,
             "input_cost": self.input_cost, "empty_accuracy": self.empty_accuracy,
-            "smoothness": self.smoothness,
+            "smoothness": self.smoothness, "reference_size": self.reference_size,
         }
 
     # ------------------------------------------------------------------ landscape tables

@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 
 from backends.executors import SubmititExecutor, open_executor
+from harness.app.config import plain, structured
 from harness.app.experiments import build_backend, build_space
 from harness.app.sweep import finished_jobs, job_config
 from tests.conftest import REPO_ROOT
@@ -108,9 +109,10 @@ def train_on(executor: str, tmp_path: Path, *extra: str) -> pd.DataFrame:
     """The tiny children of CELLS trained through ``executor`` (configured as the command would)."""
     config = job_config(compose_job("experiment=search", "backend=training", f"executor={executor}",
                                     *TINY_TRAINING, *extra))
-    space = build_space(config["experiment"]["space"])
-    with open_executor(config["executor"], tmp_path / executor) as options:
-        backend = build_backend(config["backend"], space, **options)
+    job = structured(config)
+    space = build_space(job.experiment.space)
+    with open_executor(plain(job.executor), tmp_path / executor) as options:
+        backend = build_backend(job.backend, space, **options)
         try:
             return backend.evaluate(space.parse_many(CELLS), seed=0)
         finally:

@@ -15,8 +15,9 @@ from omegaconf import OmegaConf
 from omegaconf.errors import ConfigAttributeError, ConfigKeyError, ValidationError
 
 import backends
+from ablations.settings import PaperSettings
 from backends.executors import open_executor
-from harness.app.config import RunFolder, check_keys
+from harness.app.config import NB201BackendConfig, RunFolder, check_keys, structured
 from harness.app.experiments import build_backend, build_search, build_space, run_paper_experiment
 from harness.app.sweep import config_hash, job_config
 from harness.encodings import PAPER_VARIANTS
@@ -76,7 +77,9 @@ def test_main_job_is_the_default_and_keeps_its_folder():
     assert cfg.experiment.name == "paper"
     assert cfg.experiment.run_folder == RunFolder.seed
     assert cfg.experiment.studies[0] == "space_counts"
-    assert cfg.experiment.settings.searches.K == 256
+    # the YAML sets the scale where it differs from the settings' defaults (K = 256 is one)
+    settings = PaperSettings.of(OmegaConf.to_container(cfg.experiment.settings))
+    assert list(settings.seeds) == list(cfg.experiment.settings.seeds) and settings.searches.K == 256
     assert cfg.hydra.run.dir == "outputs/paper/seed=0"
     assert compose_job("seed=3", hydra_node=True).hydra.run.dir == "outputs/paper/seed=3"
     # the paper pulls in no other group
@@ -164,62 +167,85 @@ def test_command_names_the_bad_key(tmp_path):
 
 
 def test_builders_check_names():
-    cfg = job_config(compose_job("experiment=search", "search=popnas", "search.time_regressor=ridge"))
-    space = build_space(cfg["experiment"]["space"])
-    backend = build_backend(cfg["backend"], space)
+    cfg = structured(compose_job("experiment=search", "search=popnas", "search.time_regressor=ridge"))
+    space = build_space(cfg.experiment.space)
+    backend = build_backend(cfg.backend, space)
     with pytest.raises(ValueError, match="go together"):
-        build_search(cfg["search"], cfg["predictor"], space, backend, seed=0)
-    cfg["search"]["time_encoding"] = "nope"
+        build_search(cfg.search, cfg.predictor, space, backend, seed=0)
+    cfg.search.time_encoding = "nope"
     with pytest.raises(ValueError, match="unknown encoding 'nope'"):
-        build_search(cfg["search"], cfg["predictor"], space, backend, seed=0)
+        build_search(cfg.search, cfg.predictor, space, backend, seed=0)
     with pytest.raises(ValueError, match="cannot serve the searches"):
-        build_backend({"name": "nb201"}, space)
+        build_backend(NB201BackendConfig(), space)
     with pytest.raises(ValueError, match="unknown executor kind"):
         with open_executor({"name": "x", "kind": "mpi"}, "."):
             pass
 
 
 def test_builders_follow_the_config():
-    cfg = job_config(compose_job("experiment=search", "search=popnas", "search.K=7", "predictor=lstm",
-                                 "backend.tau=0.6", "search.time_regressor=ridge",
-                                 "search.time_encoding=reordered", "experiment.space.max_blocks=3"))
-    space = build_space(cfg["experiment"]["space"])
-    backend = build_backend(cfg["backend"], space)
-    search = build_search(cfg["search"], cfg["predictor"], space, backend, seed=4)
+    cfg = structured(job_config(compose_job(
+        "experiment=search", "search=popnas", "search.K=7", "predictor=lstm", "backend.tau=0.6",
+        "search.time_regressor=ridge", "search.time_encoding=reordered", "experiment.space.max_blocks=3")))
+    space = build_space(cfg.experiment.space)
+    backend = build_backend(cfg.backend, space)
+    search = build_search(cfg.search, cfg.predictor, space, backend, seed=4)
     settings = search.settings()
     assert (settings["strategy"], settings["K"], settings["seed"]) == ("popnas", 7, 4)
     assert settings["predictor"] == "lstm"
     assert settings["max_blocks"] == 3 and backend.options()["tau"] == 0.6
     assert "Ridge" in settings["time_regressor"]
-    evolution = job_config(compose_job("experiment=search", "search=evolution", "search.population_size=20",
+    evolution = structured(compose_job("experiment=search", "search=evolution", "search.population_size=20",
                                        "search.sample_size=5"))
-    strategy = build_search(evolution["search"], None, space, backend, seed=0)
+    strategy = build_search(evolution.search, None, space, backend, seed=0)
     assert (strategy.population_size, strategy.sample_size) == (20, 5)
 
 
 def test_paper_settings_reach_run_paper(monkeypatch, tmp_path):
-    """The experiment hands run_paper the YAML's settings as written, nulls included."""
+    """The experiment hands run_paper the YAML's settings as typed settings: what the YAML sets, the
+    settings' defaults for what it leaves out."""
     calls = []
     monkeypatch.setattr("ablations.paper.run_paper", lambda *args: calls.append(args) or [])
     cfg = job_config(compose_job("seed=5", "experiment.settings.searches.K=7"))
-    run_paper_experiment(cfg, tmp_path)
+    run_paper_experiment(structured(cfg), tmp_path)
     (output_dir, studies, settings), = calls
     yaml = OmegaConf.load(CONF / "experiment" / "paper.yaml")
     assert output_dir == tmp_path and studies == list(yaml.studies)
-    assert settings["seed"] == 5 and settings["searches"]["K"] == 7
-    assert settings["measured_table"] is None and settings["rastrigin"]["resolution"] is None
-    expected = OmegaConf.to_container(yaml.settings)
-    expected["searches"]["K"] = 7
-    # every YAML setting arrives as written, nulls included (they can mean something to a study) ...
-    assert all(settings[k] == v for k, v in expected.items() if k != "rastrigin")
-    # ... and what the schema adds for options the YAML leaves out reads as "not set" (null or {})
-    assert without_unset(settings) == without_unset({**expected, "seed": 5})
+    assert isinstance(settings, PaperSettings)
+    assert settings.seed == 5 and settings.searches.K == 7 and settings.searches.max_blocks == 5
+    assert settings.seeds == tuple(yaml.settings.seeds) and settings.predictor.name == "mlp-ensemble"
+    assert settings.rastrigin.table4_3_repetitions == yaml.settings.rastrigin.table4_3_repetitions
+    assert settings.rastrigin.table5_4_repetitions == PaperSettings().rastrigin.table5_4_repetitions
+    assert settings.measured_table is None and settings.rastrigin.resolution is None
+    assert dict(settings.evolution) == OmegaConf.to_container(yaml.settings.evolution)
 
 
-def without_unset(settings: dict) -> dict:
-    """``settings`` without null and empty-mapping entries, recursively."""
-    kept = {k: without_unset(v) if isinstance(v, dict) else v for k, v in settings.items()}
-    return {k: v for k, v in kept.items() if v is not None and v != {}}
+@pytest.mark.parametrize("settings, message", [
+    ({"searches": {"KK": 3}}, "unknown key experiment.settings.searches.KK"),
+    ({"regressors": {"K": 16}}, "unknown key experiment.settings.regressors.K"),
+    ({"serches": {}}, "unknown key experiment.settings.serches"),
+    ({"searches": {"K": "many"}}, "experiment.settings.searches.K must be an integer, got 'many'"),
+    ({"seeds": [0, 1.5]}, "experiment.settings.seeds[1] must be an integer, got 1.5"),
+    ({"evolution": {"population": 10}}, "unknown key experiment.settings.evolution.population"),
+    ({"nb201": {"searches": {"KK": 3}}}, "unknown key experiment.settings.nb201.searches.KK"),
+    ({"predictor": {"name": "mlp", "options": {"epochz": 3}}}, "experiment.settings.predictor: "),
+])
+def test_paper_settings_name_the_bad_key(settings, message):
+    with pytest.raises(ValueError) as info:
+        PaperSettings.of(settings)
+    assert message in str(info.value)
+
+
+def test_paper_settings_read_the_searches_keyword_spelling_of_the_predictor():
+    legacy = PaperSettings.of({"predictor": {"predictor": "mlp", "predictor_options": {"epochs": 3}}})
+    assert legacy.predictor == PaperSettings.of({"predictor": {"name": "mlp", "options": {"epochs": 3}}}).predictor
+
+
+def test_a_misspelt_main_job_setting_fails_before_any_work(tmp_path):
+    result = run_cli("experiment.settings.searches.KK=3", cwd=tmp_path)
+    assert result.returncode == 1 and "experiment.settings.searches.KK" in result.stderr
+    result = run_cli("+experiment.settings.searches.KK=3", cwd=tmp_path)
+    assert result.returncode == 1 and "unknown key(s) ['experiment.settings.searches.KK']" in result.stderr
+    assert not list(tmp_path.glob("outputs/paper/*/tables"))
 
 
 @pytest.mark.parametrize("override, error, message", [
@@ -234,7 +260,7 @@ def without_unset(settings: dict) -> dict:
      "experiment.settings.surrogate.tau must be a real number in (0, 1], got 1.5"),
     ("+experiment.settings.surrogate.tau=true", ValueError,
      "experiment.settings.surrogate.tau must be a number, got True"),
-    ("+experiment.settings.surrogate.tua=0.5", ValueError, "experiment.settings.surrogate: "),
+    ("+experiment.settings.surrogate.tua=0.5", ValueError, "unknown key experiment.settings.surrogate.tua"),
 ])
 def test_bad_main_job_settings_fail_before_any_work(tmp_path, override, error, message):
     from harness.app.experiments import run_experiment
@@ -249,7 +275,7 @@ def test_bad_main_job_settings_fail_before_any_work(tmp_path, override, error, m
 def test_measured_table_none_means_surrogate_only(tmp_path):
     from ablations.paper import PaperRun
 
-    assert PaperRun(tmp_path, {"measured_table": "none"}).measured is None
+    assert PaperRun(tmp_path, PaperSettings.of({"measured_table": "none"})).measured is None
 
 
 def test_negative_seed_fails_before_the_search_folder_exists(tmp_path):

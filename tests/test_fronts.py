@@ -209,13 +209,14 @@ def test_v1_front_holds_far_more_cells_than_the_strict_one(strict_and_v1):
 
 
 def test_hydra_preset_builds_the_v1_preset():
+    from harness.app.config import structured
     from harness.app.experiments import build_backend, build_search, build_space
     from harness.app.sweep import job_config
     from tests.test_config import compose_job
 
-    cfg = job_config(compose_job("experiment=search", "search=popnas_v1", "experiment.space.max_blocks=3"))
-    space = build_space(cfg["experiment"]["space"])
-    search = build_search(cfg["search"], cfg["predictor"], space, build_backend(cfg["backend"], space), seed=0)
+    cfg = structured(job_config(compose_job("experiment=search", "search=popnas_v1", "experiment.space.max_blocks=3")))
+    space = build_space(cfg.experiment.space)
+    search = build_search(cfg.search, cfg.predictor, space, build_backend(cfg.backend, space), seed=0)
     assert isinstance(search, POPNAS)
     assert {k: search.settings()[k] for k in POPNAS_V1} == POPNAS_V1
     assert repr(search.time_regressor) == repr(default_time_regressor(space, integer_features=True))

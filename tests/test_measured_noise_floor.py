@@ -11,6 +11,7 @@ import pytest
 import backends
 from ablations.paper import PaperRun, _popnas_regressors
 from ablations.popnas_time_regressors import NOISE_FLOOR, STEP_DRIFT, noise_floor_rows
+from ablations.settings import PaperSettings
 from harness import CellSpace
 from harness.search import PNAS, POPNAS
 from harness.search.drift import DriftMonitor, drift_report
@@ -41,11 +42,11 @@ def test_measured_rows_carry_the_recordings_noise_floor(tmp_path):
     table.to_parquet(tmp_path / "measured.parquet")
     drift = drift_report(results["pnas"].drift)
     (tmp_path / "measured.json").write_text(json.dumps({"clock": "cpu", "drift": {"pnas": drift}}))
-    run = PaperRun(tmp_path / "run", {
+    run = PaperRun(tmp_path / "run", PaperSettings.of({
         "seeds": [0], "measured_table": str(tmp_path / "measured.parquet"),
         "predictor": {"predictor": "mlp", "predictor_options": {"epochs": 20, "output_bias": None}},
         "regressors": {"max_blocks": 3, "xgboost_grid": {"max_depth": [2], "n_estimators": [20]}},
-        "searches": {"max_blocks": 3, "K": 8}})
+        "searches": {"max_blocks": 3, "K": 8}}))
     sections = {s.id: s for s in _popnas_regressors(run)}
     table3 = sections["popnas_table3"].ours
     floor = table3[(table3["source"] == "measured") & (table3["regressor"] == NOISE_FLOOR)]

@@ -31,13 +31,20 @@ its configuration read-only all the same.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
+import functools
+import inspect
+import types
+import typing
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Literal, Mapping, Optional
 
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING, DictConfig, OmegaConf
+
+from harness.validation import typed
 
 
 class RunFolder(Enum):
@@ -67,63 +74,56 @@ class SpaceConfig:
     lookback: int = 2
 
 
-@dataclass
-class PaperRegressorSettings:
-    """The main job's time-regressor studies (POPNAS Tables 3-6), on the first ``max_blocks``
-    steps of the shared PNAS searches (``searches``)."""
-
-    max_blocks: int = MISSING
-    #: XGBoost's grid; null = POPNAS's full 288-point grid.
-    xgboost_grid: Optional[Dict[str, Any]] = None
-
-
-@dataclass
-class PaperSearchSettings:
-    """The main job's searches (POPNAS Tables 3-8, PNAS Fig. 4): one per strategy and seed."""
-
-    max_blocks: int = MISSING
-    K: int = MISSING
+def _mutable_type(annotation: Any) -> Any:
+    """The annotation of a frozen settings field as OmegaConf takes it (lists for tuples, nested
+    settings as their mutable schemas)."""
+    origin, args = typing.get_origin(annotation), typing.get_args(annotation)
+    if origin in (typing.Union, types.UnionType):
+        kinds = [a for a in args if a is not type(None)]
+        return Optional[_mutable_type(kinds[0])] if len(kinds) == 1 else Any
+    if dataclasses.is_dataclass(annotation):
+        return mutable_schema(annotation)
+    if origin in (tuple, list):
+        return List[args[0]] if args and args[0] in (int, float, str, bool) else List[Any]  # type: ignore[misc]
+    if origin in (dict, collections.abc.Mapping) or annotation in (dict, collections.abc.Mapping):
+        return Dict[str, Any]
+    return annotation
 
 
-@dataclass
-class PaperRastriginSettings:
-    """The main job's GA-on-noisy-Rastrigin tables (thesis Tables 4.3 and 5.4)."""
+def _mutable_default(f: dataclasses.Field, kind: Any) -> Any:
+    """``field(...)`` of the mutable schema: the frozen field's default, as a fresh object per instance."""
+    default = f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+    if dataclasses.is_dataclass(default):
+        schema = kind if dataclasses.is_dataclass(kind) else typing.get_args(kind)[0]
+        return field(default_factory=lambda: typed(schema, plain(default), "default"))
+    if isinstance(default, (tuple, list, dict)):
+        return field(default_factory=lambda: plain(default))
+    return field(default=default)
 
-    table4_3_repetitions: int = MISSING
-    table5_4_repetitions: int = MISSING
-    #: grid resolution of the 3-d table; null = the study's default.
-    resolution_3d: Optional[int] = None
-    #: grid resolution of Table 5.4; null = the study's default per dimension.
-    resolution: Optional[int] = None
+
+@functools.cache
+def mutable_schema(settings: type, leave_out: tuple[str, ...] = ()) -> type:
+    """The Hydra schema of a frozen settings dataclass: the same fields (but ``leave_out``), types and
+    defaults, mutable (Hydra merges the YAML and the command line into it), so the frozen class stays
+    their one source."""
+    hints = typing.get_type_hints(settings)
+    fields = []
+    for f in dataclasses.fields(settings):
+        if f.name in leave_out:
+            continue
+        kind = _mutable_type(hints[f.name])
+        fields.append((f.name, kind, _mutable_default(f, kind)))
+    schema = dataclasses.make_dataclass(settings.__name__, fields)
+    schema.__doc__ = f"Hydra's schema of ``{settings.__module__}.{settings.__qualname__}``."
+    schema.__module__ = __name__
+    return schema
 
 
-@dataclass
-class PaperSettings:
-    """``ablations.paper.run_paper``'s settings, handed over as written (a study reads a null
-    setting as it reads a missing one: its default)."""
+def _paper_settings_schema() -> type:
+    from ablations.settings import PaperSettings
 
-    max_blocks: int = MISSING
-    seeds: List[int] = MISSING
-    surrogate: Dict[str, Any] = field(default_factory=dict)
-    #: the measured table: null = the embedded one, ``none`` = no measured table (surrogate only).
-    measured_table: Optional[str] = None
-    predictor: Dict[str, Any] = field(default_factory=dict)
-    calibration_cells_per_block_count: int = MISSING
-    regressors: PaperRegressorSettings = field(default_factory=PaperRegressorSettings)
-    searches: PaperSearchSettings = field(default_factory=PaperSearchSettings)
-    rastrigin: PaperRastriginSettings = field(default_factory=PaperRastriginSettings)
-    #: options of the regularized-evolution baseline (population_size, sample_size).
-    evolution: Dict[str, Any] = field(default_factory=dict)
-    #: options of ``POPNAS.v1``, the v1 preset of Tables 7-8 (predictor_options, ...).
-    popnas_v1: Dict[str, Any] = field(default_factory=dict)
-    #: the time-limit study: quantiles of the one-block times, searches, seeds.
-    popnas_time_limit: Dict[str, Any] = field(default_factory=dict)
-    #: options of the PNAS Table 1 study (``ablations.pnas_table1``).
-    pnas_table1: Dict[str, Any] = field(default_factory=dict)
-    #: options of the NAS-Bench-201 studies (data_dir, time_regressors, predictor_ranking).
-    nb201: Dict[str, Any] = field(default_factory=dict)
-    #: scale of the fidelity_dial study (max_blocks, K, taus, methods, seeds, rank_sample).
-    fidelity_dial: Dict[str, Any] = field(default_factory=dict)
+    # the job's seed is the root ``seed``, handed to the settings by the paper experiment
+    return mutable_schema(PaperSettings, ("seed",))
 
 
 @dataclass
@@ -133,7 +133,10 @@ class PaperExperiment(ExperimentConfig):
     name: str = "paper"
     run_folder: RunFolder = RunFolder.seed
     studies: List[str] = MISSING
-    settings: PaperSettings = field(default_factory=PaperSettings)
+    #: ``ablations.settings.PaperSettings``'s keys, types and defaults (written there once), as Hydra's
+    #: mutable schema; the job gets the frozen settings, checked again before any study runs
+    settings: _paper_settings_schema() = field(  # type: ignore[valid-type]
+        default_factory=_paper_settings_schema())
 
 
 @dataclass
@@ -179,73 +182,59 @@ class BackendConfig:
     name: str = MISSING
 
 
-@dataclass
-class SurrogateBackendConfig(BackendConfig):
-    """``backends.surrogate.SurrogateBackend``'s options."""
-
-    name: str = "surrogate"
-    tau: Optional[float] = None
-    time_tau: Optional[float] = None
-    max_epochs: Optional[int] = None
-    fidelity_exponent: Optional[float] = None
-    dims: Optional[int] = None
-    landscape_seed: Optional[int] = None
-    time_scale: Optional[float] = None
-    time_overhead: Optional[float] = None
-    time_growth: Optional[float] = None
-    operator_costs: Optional[Dict[str, float]] = None
-    input_cost: Optional[float] = None
-    empty_accuracy: Optional[float] = None
-    reference_size: Optional[int] = None
-
-
-@dataclass
-class TrainingBackendConfig(BackendConfig):
-    """``backends.training.TrainingBackend``'s options (the executor is the ``executor`` group)."""
-
-    name: str = "training"
-    dataset: Optional[str] = None
-    data_dir: Optional[str] = None
-    batches: Optional[List[str]] = None
-    train_size: Optional[int] = None
-    val_size: Optional[int] = None
-    split_seed: Optional[int] = None
-    filters: Optional[int] = None
-    cells_per_stage: Optional[int] = None
-    reduction: Optional[str] = None
-    max_epochs: Optional[int] = None
-    optimizer: Optional[str] = None
-    lr: Optional[float] = None
-    momentum: Optional[float] = None
-    weight_decay: Optional[float] = None
-    batch_size: Optional[int] = None
-    device: Optional[str] = None
-    precision: Optional[str] = None
-    deterministic: Optional[bool] = None
-    threads_per_worker: Optional[int] = None
-    clock: Optional[str] = None
-    precise_bn: Optional[bool] = None
+def _schema_type(annotation: Any) -> Any:
+    """The type OmegaConf can check for a constructor's annotation (``Any`` where it has none)."""
+    options = [a for a in typing.get_args(annotation) if a is not type(None)] \
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType) else [annotation]
+    if len(options) > 1 and str in options:
+        return str  # a path given as text (str | os.PathLike)
+    if len(options) != 1:
+        return Any
+    kind = options[0]
+    origin, args = typing.get_origin(kind), typing.get_args(kind)
+    if kind in (int, float, str, bool):
+        return kind
+    if origin is Literal and all(isinstance(a, str) for a in args):
+        return str
+    if origin in (tuple, list) and args and args[0] in (int, float, str, bool):
+        return List[args[0]]  # type: ignore[valid-type]
+    if origin is dict and len(args) == 2 and args[0] is str:
+        return Dict[str, args[1] if args[1] in (int, float, str, bool) else Any]  # type: ignore[misc]
+    return Any
 
 
-@dataclass
-class TableBackendConfig(BackendConfig):
-    """``backends.table.TableBackend``'s options (``path`` null = the embedded measured table)."""
+def constructor_schema(component: type, name: str, leave_out: tuple[str, ...] = ()) -> type:
+    """The config schema of ``component``: ``name`` and one nullable field per keyword argument of its
+    constructor but ``leave_out`` (null = the constructor's default), so the constructor is the one list
+    of its options and a new argument can be set from the command line at once."""
+    hints = typing.get_type_hints(component.__init__)
+    fields: list[tuple[str, Any, Any]] = [("name", str, field(default=name))]
+    for param in inspect.signature(component.__init__).parameters.values():
+        if param.name != "self" and param.name not in leave_out and param.kind in (
+                param.POSITIONAL_OR_KEYWORD, param.KEYWORD_ONLY):
+            fields.append((param.name, Optional[_schema_type(hints.get(param.name, Any))], field(default=None)))
+    schema = dataclasses.make_dataclass(f"{component.__name__}Config", fields, bases=(BackendConfig,))
+    schema.__doc__ = (f"``{component.__module__}.{component.__qualname__}``'s options, from its constructor "
+                      f"(not set here: {', '.join(leave_out) or 'none'}).")
+    schema.__module__ = __name__
+    return schema
 
-    name: str = "table"
-    path: Optional[str] = None
-    run: Optional[str] = None
-    fallback: Optional[str] = None
-    fallback_options: Optional[Dict[str, Any]] = None
+
+def _backend_schemas() -> tuple[type, type, type, type]:
+    from backends.nb201 import NB201Backend
+    from backends.surrogate import SurrogateBackend
+    from backends.table import TableBackend
+    from backends.training import TrainingBackend
+
+    # the cell space is the experiment's (experiment.space); the training backend's executor its own group
+    in_space = ("space", "max_blocks", "lookback")
+    return (constructor_schema(SurrogateBackend, "surrogate", in_space),
+            constructor_schema(TrainingBackend, "training", (*in_space, "executor", "workers")),
+            constructor_schema(TableBackend, "table", in_space),
+            constructor_schema(NB201Backend, "nb201"))
 
 
-@dataclass
-class NB201BackendConfig(BackendConfig):
-    """``backends.nb201.NB201Backend``'s options (its own NAS-Bench-201 cell space)."""
-
-    name: str = "nb201"
-    data_dir: Optional[str] = None
-    dataset: Optional[str] = None
-    cost: Optional[str] = None
+SurrogateBackendConfig, TrainingBackendConfig, TableBackendConfig, NB201BackendConfig = _backend_schemas()
 
 
 # ---------------------------------------------------------------------------- executors
@@ -340,7 +329,16 @@ class POPNASConfig(SearchConfig):
 
 
 @dataclass
-class EvolutionConfig(SearchConfig):
+class RandomConfig(SearchConfig):
+    """Random search's own setting (null = the strategy's default)."""
+
+    name: str = "random"
+    #: sample uniformly over every block count at once instead of step by step.
+    whole_space: Optional[bool] = None
+
+
+@dataclass
+class EvolutionConfig(RandomConfig):
     """Regularized evolution's population and tournament sizes (null = the strategy's defaults)."""
 
     name: str = "evolution"
@@ -404,11 +402,57 @@ SCHEMAS: tuple[tuple[str, str, type], ...] = (
     ("executor", "dask", DaskExecutorConfig),
     ("search", "search", SearchConfig),
     ("search", "popnas", POPNASConfig),
+    ("search", "random", RandomConfig),
     ("search", "evolution", EvolutionConfig),
     ("predictor", "predictor", PredictorConfig),
     ("regressor", "regressor", RegressorConfig),
     ("encoding", "encoding", EncodingChoice),
 )
+
+
+#: Search options whose schema is another option's (a preset of a strategy, or a strategy with no
+#: settings of its own).
+_SEARCH_SCHEMAS: dict[str, str] = {"popnas_v1": "popnas", "pnas": "search"}
+
+
+def schema_of(group: str, options: Mapping[str, Any]) -> type:
+    """The schema of a config-group option given as plain data (a job's saved ``config.yaml``): by its
+    ``name``, or its ``kind`` for an executor."""
+    schemas = {name: node for g, name, node in SCHEMAS if g == group}
+    if len(schemas) == 1:
+        return next(iter(schemas.values()))
+    key = options.get("kind") if group == "executor" else options.get("name")
+    key = _SEARCH_SCHEMAS.get(key, key) if group == "search" else key
+    if key not in schemas:
+        raise ValueError(f"{group}: no schema for {key!r}; the {group} schemas are {sorted(schemas)}")
+    return schemas[key]
+
+
+def structured(config: Mapping[str, Any] | DictConfig) -> HarnessConfig:
+    """A job's resolved configuration as its schemas' dataclasses: what every experiment receives.
+
+    Takes Hydra's composed config or the same as plain data (:func:`harness.app.sweep.job_config`, a
+    job's ``config.yaml``, a test's dict); a key no schema has or a value of the wrong type fails with a
+    ``ValueError`` naming it (``search.KK``), before anything runs.
+    """
+    if isinstance(config, DictConfig):
+        config = OmegaConf.to_container(config, resolve=True, throw_on_missing=True, enum_to_str=True)
+    groups = {key: value if key == "seed" or value is None else typed(schema_of(key, value), value, key)
+              for key, value in config.items() if key != "hydra"}
+    return typed(HarnessConfig, groups, "config")
+
+
+def plain(config: Any) -> Any:
+    """A structured config (or part of one) as the plain data it was built from (enums as values)."""
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return {f.name: plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
+    if isinstance(config, Enum):
+        return config.value
+    if isinstance(config, Mapping):
+        return {k: plain(v) for k, v in config.items()}
+    if isinstance(config, (list, tuple)):
+        return [plain(v) for v in config]
+    return config
 
 
 def register_configs() -> None:
@@ -442,11 +486,11 @@ def check_keys(cfg: DictConfig, path: str = "") -> None:
 register_configs()
 
 __all__ = [
+    "mutable_schema",
     "BackendConfig", "DaskExecutorConfig", "EncodingChoice", "EvolutionConfig", "ExecutorConfig",
     "ExperimentConfig", "FidelityDialExperiment", "HarnessConfig", "NB201BackendConfig", "POPNASConfig", "PaperExperiment",
-    "PaperRastriginSettings", "PaperRegressorSettings", "PaperSearchSettings",
-    "PaperSettings", "PredictorConfig", "ProcessExecutorConfig", "RegressorAblationExperiment",
-    "RegressorConfig", "RunFolder", "SCHEMAS", "SearchConfig", "SearchExperiment", "SpaceConfig",
+    "PredictorConfig", "ProcessExecutorConfig", "RegressorAblationExperiment",
+    "RandomConfig", "RegressorConfig", "RunFolder", "SCHEMAS", "SearchConfig", "SearchExperiment", "SpaceConfig",
     "SubmititExecutorConfig", "SurrogateBackendConfig", "TableBackendConfig", "TrainingBackendConfig",
-    "check_keys", "register_configs",
+    "check_keys", "constructor_schema", "plain", "register_configs", "schema_of", "structured",
 ]

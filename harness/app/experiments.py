@@ -41,6 +41,15 @@ from typing import Any, Callable, Mapping
 import pandas as pd
 
 from backends.executors import open_executor
+from harness.app.config import (
+    BackendConfig,
+    HarnessConfig,
+    PredictorConfig,
+    SearchConfig,
+    SpaceConfig,
+    plain,
+    structured,
+)
 from harness.app.sweep import config_hash, locked
 from harness.store import atomic_write_frame
 from harness.validation import check_seed
@@ -68,56 +77,58 @@ class Experiment:
     """An experiment's runner ``run(config, output_dir)``, the result tables it writes, and what the
     sweep aggregate does after averaging them (``summarise(sweep_dir, tables)``), if anything."""
 
-    run: Callable[[Mapping[str, Any], Path], None]
+    run: Callable[[HarnessConfig, Path], None]
     results: tuple[ResultTable, ...] = ()
     summarise: Callable[[Path, Mapping[str, pd.DataFrame]], None] | None = None
 
 
 # ---------------------------------------------------------------------------- builders
-def _given(options: Mapping[str, Any], *leave_out: str) -> dict[str, Any]:
-    """``options`` without the labels ``name`` and ``kind``, the keys ``leave_out`` and null values
-    (null = the component's default)."""
-    return {k: v for k, v in options.items() if v is not None and k not in ("name", "kind", *leave_out)}
+def _given(options: Any, *leave_out: str) -> dict[str, Any]:
+    """A schema's fields without the labels ``name`` and ``kind``, the keys ``leave_out`` and null
+    values (null = the component's default)."""
+    return {k: v for k, v in plain(options).items() if v is not None and k not in ("name", "kind", *leave_out)}
 
 
-def build_space(space: Mapping[str, Any]):
+def build_space(space: SpaceConfig):
     """The ``CellSpace`` of a ``SpaceConfig``."""
     from harness.evaluator import resolve_space
 
-    return resolve_space(space["name"], space["max_blocks"], space["lookback"])
+    return resolve_space(space.name, space.max_blocks, space.lookback)
 
 
-def build_backend(backend: Mapping[str, Any], space, **executor_options: Any):
+def build_backend(backend: BackendConfig, space, **executor_options: Any):
     """The backend of a ``backend`` config in ``space``; ``executor_options`` go to the training backend."""
     import backends
 
-    if backend["name"] not in SEARCHABLE_BACKENDS:
-        raise ValueError(f"backend {backend['name']!r} cannot serve the searches, which run in the "
+    if backend.name not in SEARCHABLE_BACKENDS:
+        raise ValueError(f"backend {backend.name!r} cannot serve the searches, which run in the "
                          f"PNAS/POPNAS cell space; choose one of {SEARCHABLE_BACKENDS}")
-    return backends.make(backend["name"], space=space, **_given(backend), **executor_options)
+    return backends.make(backend.name, space=space, **_given(backend), **executor_options)
 
 
-def build_search(search: Mapping[str, Any], predictor: Mapping[str, Any] | None, space, backend, seed: int):
+def build_search(search: SearchConfig, predictor: PredictorConfig | None, space, backend, seed: int):
     """The strategy of a ``search`` config (with its ``predictor`` for PNAS and POPNAS)."""
     from harness.search import PNAS, POPNAS, RandomSearch, RegularizedEvolution
 
     strategies = {cls.name: cls for cls in (PNAS, POPNAS, RandomSearch, RegularizedEvolution)}
     # presets: an option of the search group that configures a strategy (conf/search/<preset>.yaml)
     strategies["popnas_v1"] = POPNAS
-    name = search["name"]
+    name = search.name
     if name not in strategies:
         raise ValueError(f"unknown search {name!r}; choose one of {sorted(strategies)}")
     options = _given(search, "time_regressor", "time_encoding")
     if issubclass(strategies[name], PNAS):
-        options.update(predictor=predictor["name"], predictor_options=dict(predictor["options"]))
+        if predictor is None:
+            raise ValueError(f"search {name!r} needs a predictor (the predictor group)")
+        options.update(predictor=predictor.name, predictor_options=dict(predictor.options))
     if strategies[name] is POPNAS:
         options.update(_popnas_time_regressor(search, space))
     return strategies[name](space, backend, seed=seed, **options)
 
 
-def _popnas_time_regressor(search: Mapping[str, Any], space) -> dict[str, Any]:
+def _popnas_time_regressor(search: SearchConfig, space) -> dict[str, Any]:
     """POPNAS's ``time_regressor`` argument: the named regressor and encoding, or none (its default)."""
-    regressor, encoding = search.get("time_regressor"), search.get("time_encoding")
+    regressor, encoding = getattr(search, "time_regressor", None), getattr(search, "time_encoding", None)
     if regressor is None and encoding is None:
         return {}
     if regressor is None or encoding is None:
@@ -138,13 +149,14 @@ def _encoding(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------- experiments
-def run_search_folder(config: Mapping[str, Any], folder: Path):
+def run_search_folder(config: HarnessConfig, folder: Path):
     """Run (or resume) the search of a job config in ``folder``; its ``SearchResult``."""
-    space = build_space(config["experiment"]["space"])
-    with open_executor(config.get("executor"), folder) as executor_options:
-        backend = build_backend(config["backend"], space, **executor_options)
+    space = build_space(config.experiment.space)
+    executor = None if config.executor is None else plain(config.executor)
+    with open_executor(executor, folder) as executor_options:
+        backend = build_backend(config.backend, space, **executor_options)
         try:
-            strategy = build_search(config["search"], config.get("predictor"), space, backend, config["seed"])
+            strategy = build_search(config.search, config.predictor, space, backend, config.seed)
             return strategy.run(folder)
         finally:
             getattr(backend, "close", lambda: None)()
@@ -163,7 +175,7 @@ def search_summary(trained: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def run_search(config: Mapping[str, Any], output_dir: Path) -> None:
+def run_search(config: HarnessConfig, output_dir: Path) -> None:
     """The ``search`` experiment: the search in ``search/``, its tables in ``tables/``."""
     from ablations.search_comparisons import popnas_table7
 
@@ -173,22 +185,21 @@ def run_search(config: Mapping[str, Any], output_dir: Path) -> None:
         atomic_write_frame(frame, output_dir / "tables" / f"{name}.csv")
 
 
-def shared_search_folder(config: Mapping[str, Any], output_dir: Path) -> Path:
+def shared_search_folder(config: HarnessConfig, output_dir: Path) -> Path:
     """Where the regressor ablation's search lives: keyed by the config less regressor and encoding."""
-    search_config = {k: v for k, v in config.items() if k not in ("regressor", "encoding")}
-    name = f"{config['search']['name']}-seed{config['seed']}-{config_hash(search_config)}"
+    search_config = {k: v for k, v in plain(config).items() if k not in ("regressor", "encoding")}
+    name = f"{config.search.name}-seed{config.seed}-{config_hash(search_config)}"
     return output_dir.parent / "searches" / name
 
 
-def run_regressor_ablation(config: Mapping[str, Any], output_dir: Path) -> None:
+def run_regressor_ablation(config: HarnessConfig, output_dir: Path) -> None:
     """The ``regressor_ablation`` experiment: one regressor x encoding on a (shared) search."""
     from ablations.popnas_time_regressors import prediction_rows, proper_and_progressive, time_model
 
-    space = build_space(config["experiment"]["space"])
-    regressor = config["regressor"]
+    space = build_space(config.experiment.space)
+    regressor = config.regressor
     # built before the search, so a bad name or option fails at once
-    model = time_model(regressor["name"], _encoding(config["encoding"]["name"]), space,
-                       **regressor["options"])
+    model = time_model(regressor.name, _encoding(config.encoding.name), space, **regressor.options)
     folder = shared_search_folder(config, output_dir)
     with locked(folder.parent / f"{folder.name}.lock"):
         trained = run_search_folder(config, folder).trained
@@ -198,17 +209,17 @@ def run_regressor_ablation(config: Mapping[str, Any], output_dir: Path) -> None:
     atomic_write_frame(predictions, output_dir / "tables" / "predictions.csv")
 
 
-def run_fidelity_dial(config: Mapping[str, Any], output_dir: Path) -> None:
+def run_fidelity_dial(config: HarnessConfig, output_dir: Path) -> None:
     """The ``fidelity_dial`` experiment: one (method, tau, seed) run of ``ablations.fidelity_dial``, its
     row in ``tables/fidelity.csv``."""
     from ablations.fidelity_dial import METRICS, fidelity_run
 
-    experiment = config["experiment"]
+    experiment = config.experiment
     row = fidelity_run(
-        experiment["method"], experiment["tau"], config["seed"],
-        max_blocks=experiment["max_blocks"], K=experiment["K"], rank_sample=experiment["rank_sample"],
-        predictor=experiment["predictor"], predictor_options=experiment["predictor_options"],
-        surrogate_options=experiment["surrogate"], output_dir=output_dir / "search")
+        experiment.method, experiment.tau, config.seed,
+        max_blocks=experiment.max_blocks, K=experiment.K, rank_sample=experiment.rank_sample,
+        predictor=experiment.predictor, predictor_options=experiment.predictor_options,
+        surrogate_options=experiment.surrogate, output_dir=output_dir / "search")
     atomic_write_frame(pd.DataFrame([{k: row[k] for k in METRICS}]), output_dir / "tables" / "fidelity.csv")
 
 
@@ -218,13 +229,15 @@ def _summarise_fidelity_dial(sweep_dir: Path, tables: Mapping[str, pd.DataFrame]
     summarise_sweep(sweep_dir, tables)
 
 
-def run_paper_experiment(config: Mapping[str, Any], output_dir: Path) -> None:
-    """The ``paper`` experiment: ``ablations.paper.run_paper`` with the experiment's studies and settings."""
+def run_paper_experiment(config: HarnessConfig, output_dir: Path) -> None:
+    """The ``paper`` experiment: ``ablations.paper.run_paper`` with the experiment's studies and its
+    settings as ``ablations.settings.PaperSettings`` (checked before any study runs)."""
     from ablations.paper import run_paper
+    from ablations.settings import PaperSettings
 
-    experiment = config["experiment"]
-    settings = {**experiment["settings"], "seed": config["seed"]}
-    sections = run_paper(output_dir, list(experiment["studies"]), settings)
+    experiment = config.experiment
+    settings = PaperSettings.of({**plain(experiment.settings), "seed": config.seed})
+    sections = run_paper(output_dir, list(experiment.studies), settings)
     log.info("wrote %d tables and %s", len(sections), output_dir / "report.md")
 
 
@@ -264,17 +277,19 @@ EXPERIMENTS: dict[str, Experiment] = {
 }
 
 
-def run_experiment(config: Mapping[str, Any], output_dir: str | Path) -> None:
-    """Run the experiment ``config["experiment"]["name"]`` of a resolved job config into ``output_dir``.
+def run_experiment(config: HarnessConfig | Mapping[str, Any], output_dir: str | Path) -> None:
+    """Run the experiment ``experiment.name`` of a job config into ``output_dir``.
 
-    The root ``seed`` is checked before anything runs (the main job checks
-    its settings itself, ``ablations.paper.check_settings``).
+    A config given as plain data (:func:`harness.app.sweep.job_config`) becomes its schemas' dataclasses
+    first (:func:`harness.app.config.structured`: a key no schema has fails naming it), and the root
+    ``seed`` is checked, before anything runs; the runner gets the dataclasses.
     """
-    name = config["experiment"]["name"]
+    job = config if isinstance(config, HarnessConfig) else structured(config)
+    name = job.experiment.name
     if name not in EXPERIMENTS:
         raise ValueError(f"unknown experiment {name!r}; choose one of {sorted(EXPERIMENTS)}")
-    check_seed(config["seed"], "seed")
-    EXPERIMENTS[name].run(config, Path(output_dir))
+    check_seed(job.seed, "seed")
+    EXPERIMENTS[name].run(job, Path(output_dir))
 
 
 __all__ = [
