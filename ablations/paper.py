@@ -409,8 +409,11 @@ def _popnas_searches(run: PaperRun) -> list[TableSection]:
                      front_note + "Times are the backend's: surrogate seconds are its fitted time model's (seconds of "
                      "digits training), measured seconds the embedded table's train_time ("
                      + run.measured_provenance.get("clock", "wall") + " clock) of small children on digits; "
-                     "compare ratios, not absolute values, with the paper's GPU hours. The measured runs were recorded at different times on a shared "
-                     "machine (see the table's JSON provenance), so their time ratios carry its load drift.",
+                     "compare ratios, not absolute values, with the paper's GPU hours. The measured runs were recorded at "
+                     "different times on a shared machine (the table's JSON provenance: `recordings`, `drift`), so "
+                     "their plain time ratios carry the machine's speed drift between recordings; the speed-up 'in "
+                     "units of each run's step-1 time' divides each run's time by what its step-1 cells (the same "
+                     "cells in every run) took, which cancels it.",
                      setting),
         TableSection("popnas_fronts", "Front size and cells trained per step, PNAS and both POPNAS fronts",
                      front_sizes,

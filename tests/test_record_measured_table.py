@@ -59,6 +59,14 @@ def test_a_search_added_to_an_existing_table_keeps_the_others(tmp_path, monkeypa
     provenance = json.loads(out.with_suffix(".json").read_text())
     assert set(provenance["recordings"]) == {"pnas", "popnas_v1"}
     assert provenance["recordings"]["popnas_v1"]["note"] == "v1 added"
+    assert provenance["recordings"]["pnas"]["command"] == provenance["recordings"]["popnas_v1"]["command"]
+    # a table from before per-recording provenance: its top-level note becomes its searches' recording
+    provenance.pop("recordings")
+    out.with_suffix(".json").write_text(json.dumps({**provenance, "note": "old note", "command": "old"}))
+    kept = recorder.record_measured_table(out=out, work=tmp_path / "w2", strategies="", **settings)
+    assert len(kept) == len(both)
+    recordings = json.loads(out.with_suffix(".json").read_text())["recordings"]
+    assert recordings["pnas"]["note"] == "old note" and recordings["popnas_v1"]["note"] == ""
     assert provenance["completed_steps"] == {"pnas": 2, "popnas_v1": 2}
     assert set(pd.read_parquet(out.with_suffix(".candidates.parquet"))["strategy"]) == {"pnas", "popnas_v1"}
     # other settings: the old rows are not kept (they would mix two recordings' conditions)
