@@ -41,16 +41,20 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ablations.report import TableSection
 from backends.surrogate import SurrogateBackend
 from harness.metrics import mean_interval
 from harness.space import CellSpace
 from harness.validation import check_integer
+
+if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
+    from ablations.run import PaperRun
 
 #: The study's evaluator fidelities (Kendall tau-b of noisy to clean accuracy); 1 is the clean landscape.
 TAUS: tuple[float, ...] = (0.55, 0.65, 0.75, 0.85, 0.95, 1.0)
@@ -194,6 +198,36 @@ def summarise_sweep(sweep_dir: Path, results: Mapping[str, pd.DataFrame]) -> Non
     atomic_write_frame(method_order_agreement(summary), sweep_dir / "aggregate" / "method_order.csv")
     plot_fidelity_dial(summary, sweep_dir / "aggregate" / "fidelity_dial.png")
 
+# ---------------------------------------------------------------------------- report section
+def sections(run: PaperRun) -> list[TableSection]:
+    """The ``fidelity_dial`` study's report sections at the main job's reduced scale: quality versus tau and
+    the methods' order."""
+    # reduced scale: the full study (B=5, K=256, 20 seeds) is the fidelity_dial sweep (README)
+    dial, predictor = run.settings.fidelity_dial, run.settings.predictor
+    runs = fidelity_runs(list(dial.methods), list(dial.taus), run.seeds if dial.seeds is None else list(dial.seeds),
+                         max_blocks=dial.max_blocks, K=dial.K, rank_sample=dial.rank_sample,
+                         predictor=predictor.name, predictor_options=dict(predictor.options),
+                         surrogate_options={k: v for k, v in run.settings.surrogate.items() if k != "tau"})
+    cfg = {"max_blocks": dial.max_blocks, "K": dial.K, "rank_sample": dial.rank_sample, "taus": list(dial.taus),
+           "methods": list(dial.methods)}
+    summary = summarise(runs)
+    plot_fidelity_dial(summary, run.figure("fidelity_dial.png"))
+    settings = {**cfg, "seeds": sorted(runs["seed"].unique().tolist()),
+                "predictor": predictor.name}
+    note = ("Each run is one search on the surrogate at evaluator fidelity tau (Kendall tau-b of noisy to "
+            "clean accuracy; the clean landscape is the same at every tau). `best_clean_accuracy` is the "
+            "clean accuracy of the trained cell with the best noisy accuracy, `clean_top_fraction` the "
+            "share of a uniform sample of the space that beats it; mean and 95% Student-t interval over "
+            "seeds. A reduced scale; the full study is the `fidelity_dial` sweep (README).")
+    return [
+        TableSection("fidelity_dial", "Search quality versus evaluator fidelity (issue 15)", summary,
+                     notes=note, settings=settings, figures=("fidelity_dial.png",)),
+        TableSection("fidelity_dial_order", "Order of the methods at each tau against the clean landscape",
+                     method_order_agreement(summary),
+                     notes="Methods best first by mean `best_clean_accuracy`; Kendall's tau-b between that "
+                           "order and the order at tau = 1.", settings=settings),
+    ]
+
 
 __all__ = ["METHODS", "METRICS", "QUALITY", "TAUS", "fidelity_run", "fidelity_runs", "method_order_agreement",
-           "plot_fidelity_dial", "summarise", "summarise_sweep"]
+           "plot_fidelity_dial", "sections", "summarise", "summarise_sweep"]

@@ -49,22 +49,31 @@ Predictors
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import time
 import warnings
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from ablations import figures
+from ablations.report import TableSection
 from backends.nb201 import ACCURACY_SUFFIX, NB201Backend, load_nb201_table
 from harness.nb201_space import NB201Space
 from harness.pareto_metrics import anytime_hypervolume, best_under_budget, front_recall, hypervolume, true_front
 from harness.search import PNAS, POPNAS, RandomSearch, RegularizedEvolution
+from harness.store import atomic_write_frame
 from harness.validation import check_integer
+
+if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
+    from ablations.run import PaperRun
+
+log = logging.getLogger(__name__)
 
 SPACE = NB201Space()
 
@@ -276,3 +285,52 @@ def anytime_at_steps(anytime: pd.DataFrame, K: int) -> pd.DataFrame:
                          "mean_cumulative_cost": float(last["cumulative_cost"].mean()),
                          "normalised_hypervolume": mean, "ci_low": low, "ci_high": high, "seeds": len(last)})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- report section
+def sections(run: PaperRun) -> list[TableSection]:
+    """The ``nb201_pnas_vs_popnas`` study's report sections (summary and tests; the long tables as CSV only)
+    and figures."""
+    cfg = run.settings.nb201
+    options = dict(cfg.searches)
+    study = nb201_pnas_vs_popnas(data_dir=cfg.data_dir, **options)
+    log.info("nb201_pnas_vs_popnas: %d searches scored in %.1f s", len(study.scores), study.runtime_s)
+    K = int(study.scores["K"].iloc[0])
+    # the per-run scores, all tests, the anytime curves at step ends and the fronts: CSV only (long)
+    for name, frame in (("scores", study.scores), ("tests_all", study.tests),
+                        ("anytime", anytime_at_steps(study.anytime, K)), ("fronts", study.fronts)):
+        atomic_write_frame(frame, run.output_dir / "tables" / f"nb201_pnas_vs_popnas_{name}.csv")
+    figures.anytime_hypervolume_curves(study.anytime, run.figure("nb201_anytime_hypervolume.png"),
+                                       "NAS-Bench-201: hypervolume of the evaluated cells vs cells evaluated")
+    figures.fronts_found(study.fronts, run.figure("nb201_fronts_found.png"),
+                         "NAS-Bench-201: fronts found (first seed) vs the true front")
+    keys = ["dataset", "device", "method"]
+    wide = study.summary.pivot_table(index=keys, columns="metric", values=["mean", "ci_low", "ci_high"],
+                                     sort=False)
+    metrics = list(dict.fromkeys(study.summary["metric"]))
+    summary = pd.DataFrame({f"{m}{'' if stat == 'mean' else '_' + stat}": wide[(stat, m)]
+                            for m in metrics for stat in ("mean", "ci_low", "ci_high")}).reset_index()
+    evaluated = study.scores.groupby(keys, sort=False)[["evaluated", "search_cost"]].mean().reset_index()
+    summary = evaluated.merge(summary, on=keys)
+    shown = study.tests[study.tests["metric"].isin(["normalised_hypervolume", "regret_q0.25"])]
+    source = f"`{cfg.data_dir}`" if cfg.data_dir else "the packaged copy"
+    settings = {**options, "budget (cells)": int(study.scores["budget"].iloc[0]),
+                "reference point": "(lowest accuracy of the table, highest latency of the device)"}
+    notes = (f"NAS-Bench-201 ({source}): every search evaluates at most 24 + 5 K cells; PNAS, random search "
+             "and evolution do not read latencies, so each runs once per (dataset, seed) and is scored on "
+             "every device; POPNAS (strict predicted front) runs per device and may evaluate fewer cells "
+             "(`evaluated`). Means over seeds with 95 % t-intervals; `search_cost` is the summed latency "
+             "(ms) of the evaluated cells, the virtual clock. Regret in accuracy points at latency budgets "
+             "given as quantiles of the device's latencies (q1 = no budget). Per-run scores, every metric's "
+             "tests, the anytime curves at each step's end and the fronts are in "
+             "`tables/nb201_pnas_vs_popnas_*.csv`. See `ablations/nb201_searches.py`.")
+    return [
+        TableSection("nb201_pnas_vs_popnas", "PNAS vs POPNAS vs baselines on NAS-Bench-201, scored against "
+                     "the true accuracy-latency front", summary, notes=notes, settings=settings,
+                     figures=("nb201_anytime_hypervolume.png", "nb201_fronts_found.png")),
+        TableSection("nb201_pnas_vs_popnas_tests", "Wilcoxon signed-rank tests over seeds per method pair "
+                     "(normalised hypervolume and regret at the 25 % latency quantile)", shown,
+                     notes=("`mean_difference` is a minus b; `a_better_seeds` counts the seeds where a is "
+                            "better (higher hypervolume, lower regret). Two-sided p-values, not corrected "
+                            "for the number of tests.")),
+    ]

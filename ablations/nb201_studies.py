@@ -34,7 +34,7 @@ Data
 from __future__ import annotations
 
 import os
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -42,6 +42,7 @@ from tqdm.auto import tqdm
 
 from ablations.pnas_table1 import spread_over_trials, trial_mean_correlation
 from ablations.popnas_time_regressors import proper_and_progressive
+from ablations.report import TableSection
 from backends.nb201 import ACCURACY_SUFFIX, COST_PREFIX, load_nb201_table
 from harness.metrics import METHODS, correlation_table
 from harness.nb201_space import NUM_EDGES, NB201Space
@@ -49,6 +50,9 @@ from harness.predictors import ENSEMBLE_MEMBERS, NB201_PREDICTORS, nb201_accurac
 from harness.predictors import fit_quietly as _fit
 from harness.regressors import NB201_TIME_REGRESSORS, nb201_time_regressor, relative_error
 from harness.validation import check_integer
+
+if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
+    from ablations.run import PaperRun
 
 SPACE = NB201Space()
 
@@ -287,3 +291,28 @@ def nb201_predictor_ranking(
     frame = correlation_table(rows)
     frame[["fit_blocks", "eval_blocks"]] = frame[["fit_blocks", "eval_blocks"]].astype("Int64")
     return frame[list(RANKING_COLUMNS)]
+
+
+# ---------------------------------------------------------------------------- report section
+def sections(run: PaperRun) -> list[TableSection]:
+    """The ``nb201`` study's report sections: the time regressors, the predictors' ranking and the
+    train-size sweep (:mod:`ablations.nb201_train_sizes`)."""
+    # imported here: nb201_train_sizes builds on this module
+    from ablations.nb201_train_sizes import section as train_sizes_section
+
+    cfg = run.settings.nb201
+    sections = []
+    for table_id, title, study, options in (
+        ("nb201_time_regressors", "Time (latency) regressors on NAS-Bench-201, smaller to larger cells",
+         nb201_time_regressors, cfg.time_regressors),
+        ("nb201_predictor_ranking", "Accuracy predictors' rank correlation on NAS-Bench-201",
+         nb201_predictor_ranking, cfg.predictor_ranking),
+    ):
+        # no fallback: the packaged table is always there, and a data_dir the user names must exist
+        table = study(data_dir=cfg.data_dir, seed=run.settings.seed, **options)
+        source = f"`{cfg.data_dir}`" if cfg.data_dir else "the packaged copy (`backends/data/nb201`)"
+        notes = (f"NAS-Bench-201 (NATS-Bench accuracies, HELP latencies) from {source}; the count of "
+                 "non-`none` operators plays the block count. See `ablations/nb201_studies.py`.")
+        sections.append(TableSection(table_id, title, table, notes=notes, settings=dict(options)))
+    sections.append(train_sizes_section(run, cfg))
+    return sections

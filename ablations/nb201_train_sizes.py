@@ -30,18 +30,24 @@ from __future__ import annotations
 
 import os
 import warnings
-from typing import Mapping, Sequence
+from typing import TYPE_CHECKING, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 from tqdm.auto import tqdm
 
+from ablations import figures
 from ablations.nb201_studies import SMALL_XGB_GRID, SPACE, _check_names, _fit, _load
+from ablations.report import TableSection
 from backends.nb201 import ACCURACY_SUFFIX, COST_PREFIX
 from harness.predictors import NB201_PREDICTORS, nb201_accuracy_predictor
 from harness.regressors import NB201_TIME_REGRESSORS, nb201_time_regressor, relative_error
 from harness.validation import check_integer
+
+if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
+    from ablations.run import PaperRun
+    from ablations.settings import NB201Settings
 
 #: Training-set sizes of the sweep (8 to 1,000 cells).
 DEFAULT_SIZES: tuple[int, ...] = (8, 16, 32, 64, 128, 256, 512, 1000)
@@ -154,3 +160,26 @@ def nb201_train_sizes(
                      "ci_low": float(low), "ci_high": float(high), "trials": trials, "n_boot": n_boot,
                      "confidence": confidence})
     return pd.DataFrame(rows, columns=list(SWEEP_COLUMNS))
+
+
+# ---------------------------------------------------------------------------- report section
+def section(run: PaperRun, cfg: NB201Settings) -> TableSection:
+    """The train-size sweep of both NB201 model kinds: a table and one figure per target."""
+    options = dict(cfg.train_sizes)
+    targets = options.pop("targets", ["cifar10", "lat_gold_6226"])
+    sweep = pd.concat([nb201_train_sizes(data_dir=cfg.data_dir, target=target, seed=run.settings.seed,
+                                         **options) for target in targets], ignore_index=True)
+    names = []
+    for target, rows in sweep.groupby("target", sort=False):
+        names.append(f"nb201_train_sizes_{target}.png")
+        metrics = ["kendall", "spearman", *sorted(m for m in rows["metric"].unique() if m.startswith("precision"))]
+        figures.train_size_curves(rows, metrics, run.figure(names[-1]),
+                                  f"NAS-Bench-201 {target}: models against training-set size")
+    notes = ("Each trial fits a model on a uniform random sample of `n_train` cells and scores it on every "
+             "other cell of the space (the smaller-to-larger splits are in the two tables above). `value` is "
+             "the mean over trials, `ci_low`/`ci_high` a percentile bootstrap interval of that mean over "
+             "trials; precision at k is the share of the k best cells by prediction among the k truly best. "
+             "Latency models leave out the block sum (a uniform sample lacks its one-operator cells). See "
+             "`ablations/nb201_train_sizes.py`.")
+    return TableSection("nb201_train_sizes", "NAS-Bench-201 predictors and regressors at every training-set size",
+                        sweep, notes=notes, settings={"targets": targets, **options}, figures=tuple(names))

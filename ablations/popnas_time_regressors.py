@@ -16,14 +16,20 @@ serves the surrogate, the embedded measured table and any recorded run.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 from sklearn.base import BaseEstimator, clone
 
+from ablations import figures, paper_numbers
+from ablations.report import TableSection, aggregate_sources
 from harness.encodings import PAPER_VARIANTS, EncodingConfig
 from harness.regressors import make_time_regressor, relative_error
 from harness.space import CellSpace
+
+if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
+    from ablations.run import PaperRun
 
 #: Table 3's regressors, by the names of ``harness.regressors.make_regressor``.
 TABLE3_REGRESSORS = ("block_sum", "ridge", "nnls", "xgboost")
@@ -160,3 +166,165 @@ def noise_floor_rows(per_step: pd.DataFrame, steps: int) -> pd.DataFrame:
                 rows.append({"regressor": name, "evaluation": evaluation, "blocks": b,
                              "mean_relative_error": float(part.mean()), "n": int(part.notna().sum())})
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- report section
+def _regressor_sources(run: PaperRun) -> list[tuple[str, int | None, pd.DataFrame]]:
+    """(source, seed, PNAS trained table) pairs the time-regressor studies run on.
+
+    The surrogate's are the first ``regressors.max_blocks`` steps (the paper
+    ablates with B = 4) of the PNAS searches the other studies share.
+    """
+    steps, searches = run.settings.regressors.max_blocks, run.settings.searches
+    sources = []
+    for seed in run.seeds:
+        trained = run.search("pnas", searches.max_blocks, searches.K, seed)
+        sources.append(("surrogate", seed, trained[trained["step"] <= steps]))
+    measured = run.measured_run("pnas")
+    if measured is not None:
+        sources.append(("measured", None, measured[measured["step"] <= steps]))
+    return sources
+
+
+def regressor_tables(run: PaperRun) -> tuple[dict[str, list[pd.DataFrame]], pd.DataFrame, pd.DataFrame]:
+    """The fitting of the ``popnas_regressors`` study: per source and seed, the rows of POPNAS Tables 3-6
+    (``"table3"`` .. ``"table6"``, with the measured table's noise floor where it has a drift monitor)
+    and the predictions behind Figs. 4 (Table 3's regressors) and 5 (Tables 5-6's re-indexing)."""
+    cfg = run.settings.regressors
+    space = CellSpace.pnas(max_blocks=run.settings.searches.max_blocks)
+    xgboost = {"param_grid": cfg.xgboost_grid} if cfg.xgboost_grid else {}
+    tables: dict[str, list[pd.DataFrame]] = {"table3": [], "table4": [], "table5": [], "table6": []}
+    p3, p56 = [], []
+    for source, seed, trained in _regressor_sources(run):
+        tag = {"source": source, "seed": seed}
+        table3, predictions3 = popnas_table3(trained, space, xgboost)
+        tables["table3"].append(table3.assign(**tag))
+        tables["table4"].append(popnas_table4(trained, space).assign(**tag))
+        table5, table6, predictions56 = popnas_table5_and_6(trained, space)
+        tables["table5"].append(table5.assign(**tag))
+        tables["table6"].append(table6.assign(**tag))
+        p3.append(predictions3.assign(**tag))
+        p56.append(predictions56.assign(**tag))
+    drift = run.measured_drift("pnas")
+    if drift is not None:
+        # measurement error beside the regressors' (harness.search.drift): the 'measured' rows only
+        floor = noise_floor_rows(drift, cfg.max_blocks).assign(source="measured", seed=None)
+        tables["table3"].append(floor)
+        tables["table6"].append(floor[floor["regressor"] == NOISE_FLOOR].rename(columns={"regressor": "reindex"}))
+        tables["table5"].append(pd.DataFrame({
+            "reindex": [NOISE_FLOOR], "statistic": ["mean"], "source": ["measured"], "seed": [None],
+            "relative_error": [floor.query("regressor == @NOISE_FLOOR and evaluation == 'progressive'")
+                               ["mean_relative_error"].iloc[-1]]}))
+    return tables, pd.concat(p3), pd.concat(p56)
+
+
+def _regressor_figures(run: PaperRun, table3_predictions: pd.DataFrame,
+                       table56_predictions: pd.DataFrame) -> list[str]:
+    """POPNAS Figs. 4 and 5 per source, one run each (the measured table, the surrogate's first seed);
+    the sources drawn."""
+    sources = list(table3_predictions["source"].unique())
+    for source in sources:
+        for predictions, by, figure, title in (
+            (table3_predictions, "regressor", "popnas_fig4", "Time regressors (POPNAS Fig. 4)"),
+            (table56_predictions, "reindex", "popnas_fig5", "NNLS static vs dynamic re-index (POPNAS Fig. 5)"),
+        ):
+            one_run = (predictions["source"] == source) & (
+                predictions["seed"].isna() | (predictions["seed"] == run.seeds[0]))
+            figures.predicted_versus_real(predictions[one_run], by, run.figure(f"{figure}_{source}.png"),
+                                          f"{title}, {source}")
+    return sources
+
+
+def sections(run: PaperRun) -> list[TableSection]:
+    """The ``popnas_regressors`` study's report sections: POPNAS Tables 3-6 on the surrogate's PNAS searches
+    and the measured table, with Figs. 4-5."""
+    cfg = run.settings.regressors
+    tables, table3_predictions, table56_predictions = regressor_tables(run)
+    t3, t4, t5, t6 = (tables[name] for name in ("table3", "table4", "table5", "table6"))
+    setting = {"steps": cfg.max_blocks, "K": run.settings.searches.K,
+               "surrogate seeds": run.seeds,
+               "xgboost grid": cfg.xgboost_grid or "POPNAS full grid"}
+    sources = _regressor_figures(run, table3_predictions, table56_predictions)
+    table3 = aggregate_sources(t3, ["regressor", "evaluation", "blocks"], "mean_relative_error")
+    note = _regressor_note(table3, run.measured_provenance)
+    return [
+        TableSection("popnas_table3", "Time regressors: average relative error (POPNAS Table 3)",
+                     table3,
+                     paper_numbers.popnas_table3(), ("regressor", "evaluation", "blocks"), note, setting,
+                     tuple(f"popnas_fig4_{s}.png" for s in sources)),
+        TableSection("popnas_table4", "Ridge and NNLS with re-index and input pruning (POPNAS Table 4)",
+                     aggregate_sources(t4, ["regressor", "variant", "evaluation", "blocks"],
+                                        "mean_relative_error"),
+                     paper_numbers.popnas_table4(), ("regressor", "variant", "evaluation", "blocks"),
+                     note, setting),
+        TableSection("popnas_table5", "NNLS static versus dynamic re-index (POPNAS Table 5)",
+                     aggregate_sources(t5, ["reindex", "statistic"], "relative_error"),
+                     paper_numbers.popnas_table5(), ("reindex", "statistic"),
+                     note + " Static is the cost order without inputs; dynamic re-indexes by measured "
+                     "one-block times.", setting,
+                     tuple(f"popnas_fig5_{s}.png" for s in sources)),
+        TableSection("popnas_table6", "NNLS static versus dynamic re-index per step (POPNAS Table 6)",
+                     aggregate_sources(t6, ["reindex", "evaluation", "blocks"], "mean_relative_error"),
+                     None, (), note + " The paper's Table 6 values are not legible in our copy of the "
+                     "paper, so no paper column is shown.", setting),
+    ]
+
+
+def _regressor_note(table3: pd.DataFrame, provenance: dict[str, Any]) -> str:
+    """The notes of Tables 3-6: what the rows are, and what the measured ones show."""
+    return ("Regressors are fitted on the rows measured before step b and predict the cells trained at "
+            "step b; 'blocks' is b. 'surrogate' rows are the mean (and std) over the seeds of PNAS runs on "
+            "the noisy-Rastrigin surrogate, whose time model is fitted to a measured table ("
+            + _surrogate_time_source() + "); 'measured' rows use the embedded table's real training "
+            "times (digits, CPU, 5 epochs), a far smaller and faster child network than the paper's "
+            "(CIFAR-10 batch, V100, 20 epochs). " + _measured_regressor_note(table3, provenance))
+
+
+def _surrogate_time_source() -> str:
+    """Which table the surrogate's time constants were fitted to, and how well the fit holds."""
+    from backends.surrogate import TIME_CONSTANTS
+
+    source = TIME_CONSTANTS.source
+    return (f"{source.get('table')}, clock {source.get('clock')}, {source.get('rows')} cells: the fit's mean "
+            f"relative error on them is {source.get('mean_relative_error', float('nan')):.2f}, its block-count "
+            f"growth {TIME_CONSTANTS.growth:+.3f} per block")
+
+
+def _measured_regressor_note(table3: pd.DataFrame, provenance: dict[str, Any]) -> str:
+    """What the measured rows of Table 3 show, in words computed from them and the table's provenance."""
+    proper = table3[(table3["source"] == "measured") & (table3["evaluation"] == "proper")]
+    if proper.empty:
+        return "No measured table was available, so there are no 'measured' rows."
+    errors = proper.pivot_table(index="blocks", columns="regressor", values="mean_relative_error")
+    clock = provenance.get("clock", "wall")
+    text = [f"The measured table's train_time is {clock} time"
+            + (" (wall-clock on a shared machine, so it includes the machine's load)" if clock == "wall" else "")
+            + "."]
+    later = [int(b) for b in errors.index if b >= 3]
+    if "block_sum" in errors.columns and later:
+        verdicts = []
+        for regressor, label in (("ridge", "Ridge"), ("nnls", "NNLS")):
+            if regressor in errors.columns:
+                wins = [b for b in later if errors.loc[b, regressor] < errors.loc[b, "block_sum"]]
+                verdicts.append(f"{label} beats block sum " + ("at every step from B=3" if wins == later else
+                                                              f"at B={wins}" if wins else "at no step from B=3"))
+        text.append("; ".join(verdicts) + " (proper errors at B=" + str(later) + ": block sum "
+                    + ", ".join(f"{errors.loc[b, 'block_sum']:.3f}" for b in later) + "; Ridge "
+                    + ", ".join(f"{errors.loc[b, 'ridge']:.3f}" for b in later) + "; NNLS "
+                    + ", ".join(f"{errors.loc[b, 'nnls']:.3f}" for b in later) + ").")
+    if NOISE_FLOOR in errors.columns and (errors[NOISE_FLOOR] > 0).all():
+        best = errors.drop(columns=[NOISE_FLOOR, "step drift"], errors="ignore").min(axis=1)
+        ratio = best / errors[NOISE_FLOOR]
+        share = ("measurement noise is most of the remaining error" if ratio.max() < 2 else
+                 "the time models' own error exceeds the measurement noise" if ratio.min() >= 2 else
+                 "measurement noise is a large part of the remaining error, but not all of it")
+        text.append("'noise floor' is the mean error a perfect time model makes on one measurement, from the "
+                    "drift monitor's repeated reference cells; 'step drift' the change of the machine's speed "
+                    "between steps. The best time model's error (block sum included) is "
+                    + ", ".join(f"{r:.1f}x" for r in ratio) + " the noise floor at B="
+                    + str([int(b) for b in ratio.index]) + ": " + share + ".")
+    elif NOISE_FLOOR in errors.columns:
+        text.append("The drift monitor's repeated reference cells agreed exactly, so the noise floor is 0.")
+    else:
+        text.append("This table was recorded without a drift monitor, so its measurement noise is unknown.")
+    return " ".join(text)

@@ -88,3 +88,16 @@ def markdown_table(frame: pd.DataFrame) -> str:
     rule = "| " + " | ".join("---" for _ in frame.columns) + " |"
     rows = ["| " + " | ".join(cell(v) for v in row) + " |" for row in frame.itertuples(index=False)]
     return "\n".join([header, rule, *rows])
+
+
+# ---------------------------------------------------------------------------- report section
+def mean_over_seeds(frame: pd.DataFrame, keys: list[str], value: str) -> pd.DataFrame:
+    """``value`` as mean and sample std over the ``seed`` column, per ``keys``."""
+    return (frame.groupby(keys, sort=False)[value]
+            .agg(**{value: "mean", f"{value}_std": "std", "seeds": "count"}).reset_index())
+
+
+def aggregate_sources(frames: list[pd.DataFrame], keys: list[str], value: str) -> pd.DataFrame:
+    """Per source: mean and std over seeds (the measured table has one run, so no std)."""
+    frame = pd.concat(frames, ignore_index=True)
+    return mean_over_seeds(frame, ["source", *keys], value)

@@ -7,10 +7,17 @@ the space code changes this table.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 
+from ablations import paper_numbers
+from ablations.report import TableSection
 from harness.space import EMPTY, CellSpace
+
+if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
+    from ablations.run import PaperRun
 
 
 def space_counts(max_blocks: int = 5, lookback: int = 2) -> pd.DataFrame:
@@ -36,3 +43,16 @@ def space_counts(max_blocks: int = 5, lookback: int = 2) -> pd.DataFrame:
                  "b": 2, "value": len(space.expand(initial))})
     return pd.DataFrame(rows)
 
+
+# ---------------------------------------------------------------------------- report section
+# ---------------------------------------------------------------------- studies
+def sections(run: PaperRun) -> list[TableSection]:
+    """The ``space_counts`` study's report section (PNAS section 3.1)."""
+    max_blocks = run.settings.max_blocks
+    return [TableSection(
+        id="space_counts", title="PNAS search-space counts (PNAS section 3.1)",
+        ours=space_counts(max_blocks=max_blocks), paper=paper_numbers.space_counts(),
+        join_on=("quantity", "b"), settings={"max_blocks": max_blocks, "lookback": 2},
+        notes=("Counted by enumerating block tables and running `expand`. The paper rounds |B_1:5| "
+               "to 5.6e14; the unique two-block count (136 x 300) is ours alone."),
+    )]

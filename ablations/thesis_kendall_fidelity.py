@@ -20,18 +20,23 @@ their clean accuracies spread less.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 
 import backends
+from ablations import paper_numbers
 from ablations.figures import new_figure, save_figure
+from ablations.report import TableSection, markdown_table
 from harness.evaluator import Backend
 from harness.metrics import bootstrap_correlation, correlation_table, round_to_percent
 from harness.noise import kendall_tau
-from harness.space import CellBatch
+from harness.space import CellBatch, CellSpace
 from harness.validation import check_integer
+
+if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
+    from ablations.run import PaperRun
 
 #: Fractions of full training that the default epoch grid samples.
 DEFAULT_FIDELITY_FRACTIONS: tuple[float, ...] = (0.05, 0.1, 0.25, 0.5, 1.0)
@@ -177,3 +182,21 @@ def plot_fidelity_heatmap(matrix: pd.DataFrame, path: str | Path, title: str | N
     figure.colorbar(image, ax=axes, label="Kendall tau-b")
     axes.set_title(title or "Kendall tau-b between fidelities")
     return save_figure(figure, path)
+
+
+# ---------------------------------------------------------------------------- report section
+def sections(run: PaperRun) -> list[TableSection]:
+    """The ``thesis_kendall_fidelity`` study's report section and its heat map."""
+    backend = run.surrogate(CellSpace.pnas())
+    table = thesis_kendall_fidelity(backend, seed=run.settings.seed)
+    plot_fidelity_heatmap(fidelity_tau_matrix(backend, seed=run.settings.seed),
+                          run.figure("thesis_fidelity_tau.png"))
+    return [TableSection(
+        "thesis_kendall_fidelity", "Kendall tau-b of reduced versus full training, 800 bootstrap samples",
+        table, settings={"backend": "surrogate", "max_epochs": backend.max_epochs},
+        figures=("thesis_fidelity_tau.png",),
+        notes=("The surrogate's fidelity curve is anchored on the thesis' NAS-Bench-101 figures, so the "
+               "match at 36/108 of full fidelity is by construction; the rest of the curve, the rounding "
+               "effect and the bootstrap errors are measured. The thesis' figures:\n\n"
+               + markdown_table(paper_numbers.thesis_kendall_fidelity())),
+    )]

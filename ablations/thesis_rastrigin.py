@@ -37,12 +37,14 @@ draws. The same arguments give the same table.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
+from ablations import paper_numbers
+from ablations.report import TableSection
 from harness.genetic import (
     THESIS_SETTINGS,
     GASettings,
@@ -54,6 +56,9 @@ from harness.genetic import (
 from harness.noise import check_tau
 from harness.rastrigin import RastriginGrid
 from harness.validation import check_integer
+
+if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
+    from ablations.run import PaperRun
 
 #: Grid points per axis by dimension when the caller gives none (see the module docstring).
 DEFAULT_RESOLUTION: dict[int, int] = {2: 100, 3: 100, 4: 32}
@@ -209,3 +214,27 @@ def pygmo_cross_check(
                 "mannwhitney_p": float(stats.mannwhitneyu(a, b).pvalue),
             })
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------- report section
+def sections(run: PaperRun) -> list[TableSection]:
+    """The ``thesis_rastrigin`` study's report sections (thesis Tables 4.3 and 5.4)."""
+    cfg = run.settings.rastrigin
+    note = ("`mean_top_fraction` is the thesis' stated measure (fraction of grid points better than the "
+            "GA's best); `mean_normalised_value` rescales the clean value to [0, 1] over the grid, which "
+            "matches the thesis' numbers far better (see `ablations/thesis_rastrigin.py`). "
+            "tau = 1 is the thesis' 'original' column.")
+    t43 = thesis_table4_3(repetitions=cfg.table4_3_repetitions, seed=run.settings.seed,
+                          resolution=cfg.resolution_3d, progress=False)
+    t54 = thesis_table5_4(repetitions=cfg.table5_4_repetitions, seed=run.settings.seed,
+                          resolution=cfg.resolution, progress=False)
+    return [
+        TableSection("thesis_table4_3", "GA on noisy 3-d Rastrigin (thesis Table 4.3)", t43,
+                     paper_numbers.thesis_table4_3(), ("dims", "generations", "tau"), note,
+                     {"repetitions": int(t43["repetitions"].iloc[0]),
+                      "resolution": int(t43["resolution"].iloc[0])}),
+        TableSection("thesis_table5_4", "GA on noisy 2-, 3-, 4-d Rastrigin (thesis Table 5.4)", t54,
+                     paper_numbers.thesis_table5_4(), ("dims", "generations", "tau"), note,
+                     {"repetitions": int(t54["repetitions"].iloc[0]),
+                      "resolutions": sorted(set(zip(t54["dims"], t54["resolution"])))}),
+    ]

@@ -204,7 +204,7 @@ def test_paper_settings_reach_run_paper(monkeypatch, tmp_path):
     """The experiment hands run_paper the YAML's settings as typed settings: what the YAML sets, the
     settings' defaults for what it leaves out."""
     calls = []
-    monkeypatch.setattr("ablations.paper.run_paper", lambda *args: calls.append(args) or [])
+    monkeypatch.setattr("harness.app.paper.run_paper", lambda *args: calls.append(args) or [])
     cfg = job_config(compose_job("seed=5", "experiment.settings.searches.K=7"))
     run_paper_experiment(structured(cfg), tmp_path)
     (output_dir, studies, settings), = calls
@@ -273,7 +273,7 @@ def test_bad_main_job_settings_fail_before_any_work(tmp_path, override, error, m
 
 
 def test_measured_table_none_means_surrogate_only(tmp_path):
-    from ablations.paper import PaperRun
+    from ablations.run import PaperRun
 
     assert PaperRun(tmp_path, PaperSettings.of({"measured_table": "none"})).measured is None
 

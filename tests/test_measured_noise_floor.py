@@ -9,8 +9,9 @@ import pandas as pd
 import pytest
 
 import backends
-from ablations.paper import PaperRun, _popnas_regressors
 from ablations.popnas_time_regressors import NOISE_FLOOR, STEP_DRIFT, noise_floor_rows
+from ablations.popnas_time_regressors import sections as popnas_regressors
+from ablations.run import PaperRun
 from ablations.settings import PaperSettings
 from harness import CellSpace
 from harness.search import PNAS, POPNAS
@@ -47,7 +48,7 @@ def test_measured_rows_carry_the_recordings_noise_floor(tmp_path):
         "predictor": {"predictor": "mlp", "predictor_options": {"epochs": 20, "output_bias": None}},
         "regressors": {"max_blocks": 3, "xgboost_grid": {"max_depth": [2], "n_estimators": [20]}},
         "searches": {"max_blocks": 3, "K": 8}}))
-    sections = {s.id: s for s in _popnas_regressors(run)}
+    sections = {s.id: s for s in popnas_regressors(run)}
     table3 = sections["popnas_table3"].ours
     floor = table3[(table3["source"] == "measured") & (table3["regressor"] == NOISE_FLOOR)]
     assert sorted(floor["blocks"].unique()) == [2, 3]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ablations.paper import run_paper
 from backends.table import TableBackend
+from harness.app.paper import run_paper
 from harness.store import ResultsStore
 from tests.test_paper_tables import SMALL_SETTINGS
 

@@ -2,7 +2,7 @@
 
 The configuration is composed from ``conf/`` against the schemas of
 :mod:`harness.app.config`; the work happens in plain functions
-(:func:`harness.app.experiments.run_experiment`, ``ablations.paper.run_paper``
+(:func:`harness.app.experiments.run_experiment`, ``harness.app.paper.run_paper``
 ...), so notebooks use the same code without Hydra. Job folders and
 skip-if-done are :mod:`harness.app.sweep`'s.
 """

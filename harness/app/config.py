@@ -128,7 +128,7 @@ def _paper_settings_schema() -> type:
 
 @dataclass
 class PaperExperiment(ExperimentConfig):
-    """The main job: the studies of ``ablations.paper.STUDIES`` at the scale of ``settings``."""
+    """The main job: the studies of ``harness.app.paper.STUDIES`` at the scale of ``settings``."""
 
     name: str = "paper"
     run_folder: RunFolder = RunFolder.seed

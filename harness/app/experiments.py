@@ -6,7 +6,7 @@ schema), so notebooks and tests call it without Hydra. The experiments
 (:data:`EXPERIMENTS`):
 
 ``paper``
-    the main job, ``ablations.paper.run_paper``.
+    the main job, ``harness.app.paper.run_paper``.
 ``search``
     one strategy on one backend with one seed; the search checkpoints in
     ``search/`` and its tables go to ``tables/``: ``trained.csv``,
@@ -230,10 +230,10 @@ def _summarise_fidelity_dial(sweep_dir: Path, tables: Mapping[str, pd.DataFrame]
 
 
 def run_paper_experiment(config: HarnessConfig, output_dir: Path) -> None:
-    """The ``paper`` experiment: ``ablations.paper.run_paper`` with the experiment's studies and its
+    """The ``paper`` experiment: ``harness.app.paper.run_paper`` with the experiment's studies and its
     settings as ``ablations.settings.PaperSettings`` (checked before any study runs)."""
-    from ablations.paper import run_paper
     from ablations.settings import PaperSettings
+    from harness.app.paper import run_paper
 
     experiment = config.experiment
     settings = PaperSettings.of({**plain(experiment.settings), "seed": config.seed})
@@ -250,7 +250,7 @@ def paper_run_tables(run_dir: str | Path | None, studies: list[str], tables: lis
     """
     import tempfile
 
-    from ablations.paper import run_paper
+    from harness.app.paper import run_paper
 
     folder = None if run_dir is None else Path(run_dir)
     if folder is None or not all((folder / "tables" / f"{name}.csv").exists() for name in tables):

@@ -6,7 +6,7 @@ from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
 import harness.app.config  # noqa: F401 - registers the schemas the composition needs
-from ablations.paper import run_paper
+from harness.app.paper import run_paper
 
 
 def test_main_job_default_settings(benchmark, tmp_path):
