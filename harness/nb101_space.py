@@ -589,6 +589,26 @@ class NB101Space:
             return np.zeros((0, v, v), bool), np.zeros((0, v), np.int8), np.zeros(0, np.intp)
         return np.concatenate(out_adj), np.concatenate(out_ops), np.concatenate(out_parent)
 
+    def bypass_last(self, cells: NB101Batch) -> tuple[NB101Batch, np.ndarray]:
+        """Each cell's parent (its last operator vertex bypassed) and the bypassed vertex's operator id.
+
+        The last vertex in canonical order has the largest depth, so the output
+        is its only successor; bypassing it links its predecessors to the
+        output. The size-0 cell has no parent: it is an error.
+        """
+        self.validate(cells, where="bypass_last() cells")
+        size = cells.num_blocks.astype(np.intp)
+        if (size == 0).any():
+            raise ValueError(f"cell {int(np.flatnonzero(size == 0)[0])} has no operator vertex to bypass")
+        rows = np.arange(len(cells))
+        adjacency, ops = cells.adjacency.copy(), cells.ops.copy()
+        adjacency[:, :, -1] |= adjacency[rows, :, size]  # its predecessors now feed the output
+        adjacency[rows, :, size] = False
+        adjacency[rows, size, :] = False
+        removed = ops[rows, size].copy()
+        ops[rows, size] = PAD
+        return NB101Batch(*self._canonical(adjacency, ops)), removed
+
     def cells_of_size(self, b: int) -> NB101Batch:
         """Every distinct cell of size ``b``, sorted by key (by repeated expansion of the size-0 cell; cached)."""
         self._check_size(b)
