@@ -314,36 +314,60 @@ class NB101Space:
         return self._cache["perms"]
 
     # ------------------------------------------------------------------ building and checking
-    def from_graphs(self, adjacency: Sequence, ops: Sequence, where: Callable[[int], str] | None = None
-                    ) -> NB101Batch:
+    def from_graphs(self, adjacency: Sequence, ops: Sequence, where: Callable[[int], str] | None = None,
+                    columns: tuple[str, str] | None = None) -> NB101Batch:
         """The canonical batch of cells given as adjacency matrices and operator lists (any vertex order).
 
         ``adjacency[i]`` is a square 0/1 matrix (nested lists or an array),
         upper triangular, and ``ops[i]`` its vertices' operator names
         (``input`` first, ``output`` last). Cells are pruned and
         canonicalised; ``ValueError`` names the cell (``where(i)``, default
-        ``"cell i"``) and the bad entry.
+        ``"cell i"``) and the bad entry, and with ``columns`` (the names of the
+        adjacency's and the operators' columns of a table) the column it is in.
         """
+        def label(i: int, part: int) -> str:
+            text = where(i) if where else f"cell {i}"
+            return f"{text}, column {columns[part]!r}" if columns else text
+
         if len(adjacency) != len(ops):
             raise ValueError(f"from_graphs: {len(adjacency)} adjacency matrices but {len(ops)} operator lists")
         v = self.max_vertices
         adj = np.zeros((len(ops), v, v), bool)
         ids = np.full((len(ops), v), PAD, np.int8)
         for i, (matrix, names) in enumerate(zip(adjacency, ops)):
-            label = where(i) if where else f"cell {i}"
             try:
-                adj[i], ids[i] = self._one_graph(matrix, names)
+                ids[i], slots = self._operator_ids(names)
             except (ValueError, TypeError) as err:
-                raise ValueError(f"{label}: {err}") from None
-        return self._build(adj, ids, where)
+                raise ValueError(f"{label(i, 1)}: {err}") from None
+            try:
+                adj[i] = self._adjacency(matrix, slots)
+            except (ValueError, TypeError) as err:
+                raise ValueError(f"{label(i, 0)}: {err}") from None
+        return self._build(adj, ids, lambda i: label(i, 0))
 
-    def _one_graph(self, matrix: Any, names: Any) -> tuple[np.ndarray, np.ndarray]:
-        """One cell's slot arrays (unpruned, vertices in the given order) from a matrix and names."""
+    def _operator_ids(self, names: Any) -> tuple[np.ndarray, np.ndarray]:
+        """One cell's ``(V,)`` operator ids (the output moved to the last slot) and each vertex's slot."""
         if isinstance(names, str) or not all(isinstance(name, str) for name in names):
             raise ValueError(f"operators must be a list of names, got {names!r}")
         m = len(names)
         if not 2 <= m <= self.max_vertices:
             raise ValueError(f"{m} vertices; a cell has 2..{self.max_vertices} (input and output included)")
+        for position, name in enumerate(names):
+            expected = "input" if position == 0 else "output" if position == m - 1 else None
+            if expected and name != expected:
+                raise ValueError(f"vertex {position} is {name!r}; the {'first' if position == 0 else 'last'} "
+                                 f"vertex must be {expected!r}")
+            if not expected and (name not in _OPERATOR_ID or _OPERATOR_ID[name] not in INNER_OPERATORS):
+                raise ValueError(f"unknown operator {name!r} at vertex {position}; inner vertices are "
+                                 f"{', '.join(NB101_OPERATORS[o] for o in INNER_OPERATORS)}")
+        slots = np.r_[np.arange(m - 1), self.max_vertices - 1]
+        ids = np.full(self.max_vertices, PAD, np.int8)
+        ids[slots] = [_OPERATOR_ID[name] for name in names]
+        return ids, slots
+
+    def _adjacency(self, matrix: Any, slots: np.ndarray) -> np.ndarray:
+        """One cell's ``(V, V)`` slot adjacency (unpruned) from its square 0/1 matrix."""
+        m = len(slots)
         try:
             matrix = np.asarray(matrix, dtype=np.float64)
         except (TypeError, ValueError):
@@ -359,21 +383,9 @@ class NB101Space:
             i, j = (int(x) for x in np.argwhere(lower)[0])
             raise ValueError(f"adjacency entry [{i}][{j}] is an edge from vertex {i} to vertex {j} <= {i}; "
                              "the matrix must be strictly upper triangular (edges go to later vertices)")
-        for position, name in enumerate(names):
-            expected = "input" if position == 0 else "output" if position == m - 1 else None
-            if expected and name != expected:
-                raise ValueError(f"vertex {position} is {name!r}; the {'first' if position == 0 else 'last'} "
-                                 f"vertex must be {expected!r}")
-            if not expected and (name not in _OPERATOR_ID or _OPERATOR_ID[name] not in INNER_OPERATORS):
-                raise ValueError(f"unknown operator {name!r} at vertex {position}; inner vertices are "
-                                 f"{', '.join(NB101_OPERATORS[o] for o in INNER_OPERATORS)}")
-        v = self.max_vertices
-        slots = np.r_[np.arange(m - 1), v - 1]  # the output goes to the last slot
-        adj = np.zeros((v, v), bool)
+        adj = np.zeros((self.max_vertices, self.max_vertices), bool)
         adj[np.ix_(slots, slots)] = matrix.astype(bool)
-        ids = np.full(v, PAD, np.int8)
-        ids[slots] = [_OPERATOR_ID[name] for name in names]
-        return adj, ids
+        return adj
 
     def _build(self, adjacency: np.ndarray, ops: np.ndarray, where: Callable[[int], str] | None = None
                ) -> NB101Batch:
@@ -392,13 +404,15 @@ class NB101Space:
         adjacency, ops = self._canonical(adjacency, ops)
         return NB101Batch(adjacency, ops)
 
-    def batch(self, cells: NB101Batch | Sequence[str]) -> NB101Batch:
-        """A validated canonical batch from a batch or cell texts."""
+    def batch(self, cells: NB101Batch | Sequence[NB101Cell | str]) -> NB101Batch:
+        """A validated canonical batch from a batch, cells (``parse``'s) or cell texts."""
+        if isinstance(cells, str):
+            raise TypeError(f"pass a list of cell texts, not the single str {cells!r}")
+        if not isinstance(cells, NB101Batch) and len(cells) and all(isinstance(c, NB101Cell) for c in cells):
+            cells = NB101Batch(np.stack([c.adjacency for c in cells]), np.stack([c.ops for c in cells]))
         if isinstance(cells, NB101Batch):
             self.validate(cells, where="NAS-Bench-101 cells")
             return cells
-        if isinstance(cells, str):
-            raise TypeError(f"pass a list of cell texts, not the single str {cells!r}")
         return self.parse_many(list(cells))
 
     def validate(self, cells: NB101Batch, where: str = "cells") -> None:
@@ -457,9 +471,9 @@ class NB101Space:
             texts[i] = "|".join(names[ops[slots]]) + ";" + edges
         return texts
 
-    def parse(self, text: str) -> NB101Batch:
-        """The one-cell batch written as ``text`` (any vertex order; pruned and canonicalised)."""
-        return self.parse_many([text])
+    def parse(self, text: str) -> NB101Cell:
+        """The cell written as ``text`` (any vertex order; pruned and canonicalised)."""
+        return self.parse_many([text])[0]
 
     def parse_many(self, texts: Sequence[str], where: Callable[[int], str] | None = None) -> NB101Batch:
         """The canonical batch of ``texts``; ``ValueError`` naming the text (``where(i)``) and the bad token."""
@@ -727,10 +741,12 @@ def _parse_text(text: Any) -> tuple[np.ndarray, list[str]]:
 
 
 def parse_adjacency(value: Any) -> Any:
-    """An adjacency given as JSON text (``"[[0,1],[0,0]]"``) or already as nested lists/arrays."""
+    """An adjacency given as JSON text (``"[[0,1],[0,0]]"``), nested lists or arrays (parquet's too)."""
     if isinstance(value, str):
         try:
             return json.loads(value)
         except json.JSONDecodeError as err:
             raise ValueError(f"the adjacency {value[:60]!r} is not JSON ({err.msg})") from None
+    if isinstance(value, np.ndarray) and value.dtype == object:  # parquet's nested lists: arrays of rows
+        return [np.asarray(row).tolist() for row in value]
     return value

@@ -126,7 +126,7 @@ NB101_CELLS = [
 @pytest.mark.parametrize("text", NB101_CELLS)
 def test_nb101_costs_match_the_network_built_here(text):
     space = NB101Space()
-    cells = space.parse(text)
+    cells = space.parse_many([text])
     matrix, ops = (x[0] for x in space.graphs(cells))
     torch.manual_seed(0)
     expected = count(Network101(matrix, ops), torch.zeros(1, 3, 32, 32))
@@ -135,7 +135,7 @@ def test_nb101_costs_match_the_network_built_here(text):
 
 
 def test_nb101_costs_follow_the_network_settings():
-    cells = NB101Space().parse(NB101_CELLS[2])
+    cells = NB101Space().parse_many([NB101_CELLS[2]])
     small = nb101_costs(cells, NB101Network(stem_channels=16, task=ImageTask(num_classes=100)))
     matrix, ops = (x[0] for x in NB101Space().graphs(cells))
     assert (int(small[0][0]), int(small[1][0])) == count(Network101(matrix, ops, stem=16, classes=100),

@@ -95,16 +95,16 @@ def test_text_round_trip_and_any_vertex_order():
     assert SPACE6.format(again) == texts
     np.testing.assert_array_equal(SPACE6.keys(again), SPACE6.keys(cells))
     # the same cell written with its two inner vertices in the other order
-    a = SPACE6.parse("input|conv3x3-bn-relu|maxpool3x3|output;0>1,0>2,1>3,2>3,1>2")
-    b = SPACE6.parse("input|conv3x3-bn-relu|maxpool3x3|output;0>1,0>2,1>3,2>3")
-    c = SPACE6.parse("input|maxpool3x3|conv3x3-bn-relu|output;0>1,0>2,1>3,2>3")
+    a = SPACE6.parse_many(["input|conv3x3-bn-relu|maxpool3x3|output;0>1,0>2,1>3,2>3,1>2"])
+    b = SPACE6.parse_many(["input|conv3x3-bn-relu|maxpool3x3|output;0>1,0>2,1>3,2>3"])
+    c = SPACE6.parse_many(["input|maxpool3x3|conv3x3-bn-relu|output;0>1,0>2,1>3,2>3"])
     assert SPACE6.keys(b) == SPACE6.keys(c) and SPACE6.keys(a) != SPACE6.keys(b)
     assert isinstance(SPACE6.format(cells[0]), str) and SPACE6.format(cells[0]) == texts[0]
 
 
 def test_pruning_removes_vertices_off_every_path():
     # vertex 2 has no way to the output, vertex 3 no way from the input: both go
-    cell = SPACE6.parse("input|conv3x3-bn-relu|conv1x1-bn-relu|maxpool3x3|output;0>1,1>4,0>2,3>4")
+    cell = SPACE6.parse_many(["input|conv3x3-bn-relu|conv1x1-bn-relu|maxpool3x3|output;0>1,1>4,0>2,3>4"])
     assert SPACE6.format(cell) == ["input|conv3x3-bn-relu|output;0>1,1>2"]
     assert cell.num_blocks[0] == 1 and (cell.ops[0, 2:-1] == PAD).all()
 
