@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.base import BaseEstimator, clone
 
 from harness.encodings import PAPER_VARIANTS, EncodingConfig
@@ -71,11 +72,13 @@ def prediction_rows(trained: pd.DataFrame, space: CellSpace, models: list[TimeMo
     return pd.concat(frames, ignore_index=True)
 
 
-def proper_and_progressive(predictions: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean relative error per step (``proper``) and pooled from step 2 on (``progressive``).
+def proper_and_progressive(predictions: pd.DataFrame, keys: list[str], kendall: bool = False) -> pd.DataFrame:
+    """Mean relative error per step (``proper``) and pooled from the first step on (``progressive``).
 
     Long layout: ``keys``, ``evaluation``, ``blocks`` (the step, i.e. the
-    block count predicted), ``mean_relative_error``, ``n``.
+    block count predicted), ``mean_relative_error``, ``n``; with ``kendall``
+    also ``kendall_tau``, Kendall's tau-b between the predicted and the real
+    times of the same predictions (NaN when either is constant).
     """
     rows = []
     for key, group in predictions.groupby(keys, sort=False):
@@ -86,7 +89,16 @@ def proper_and_progressive(predictions: pd.DataFrame, keys: list[str]) -> pd.Dat
                 rows.append({**dict(zip(keys, key)), "evaluation": evaluation, "blocks": int(step),
                              "mean_relative_error": float(part["relative_error"].mean()),
                              "n": len(part)})
+                if kendall:
+                    rows[-1]["kendall_tau"] = _kendall(part["predicted"].to_numpy(), part["real"].to_numpy())
     return pd.DataFrame(rows)
+
+
+def _kendall(predicted: np.ndarray, real: np.ndarray) -> float:
+    """Kendall's tau-b, NaN for fewer than two pairs or constant values (no warning)."""
+    if len(real) < 2 or np.ptp(predicted) == 0 or np.ptp(real) == 0:
+        return float("nan")
+    return float(stats.kendalltau(predicted, real).statistic)
 
 
 def popnas_table3(trained: pd.DataFrame, space: CellSpace, xgboost_options: dict | None = None
