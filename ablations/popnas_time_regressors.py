@@ -29,6 +29,10 @@ from harness.space import CellSpace
 #: Table 3's regressors, by the names of ``harness.regressors.make_regressor``.
 TABLE3_REGRESSORS = ("block_sum", "ridge", "nnls", "xgboost")
 
+#: The regressor Table 3 adds to the paper's: NNLS on the child network's analytic parameter count and
+#: FLOPs (``harness.cost_features.CostFeatures``), time = a + b * params + c * FLOPs with b, c >= 0.
+COST_REGRESSOR = "cost_nnls"
+
 
 @dataclass(frozen=True)
 class TimeModel:
@@ -46,6 +50,16 @@ def time_model(regressor: str, variant: str, space: CellSpace, **options) -> Tim
     estimator = make_time_regressor(regressor, encoding, max_blocks=space.max_blocks,
                                     lookback=space.lookback, **options)
     return TimeModel(regressor, variant, estimator, encoding)
+
+
+def cost_model(space: CellSpace, network: dict | None = None) -> TimeModel:
+    """:data:`COST_REGRESSOR` for ``space``'s network (``network``: ``CostFeatures``' options); its training
+    rows follow the standard encoding's (the initial-thrust row at step 2)."""
+    from harness.cost_features import CostFeatures
+    from harness.regressors import feature_time_regressor
+
+    estimator = feature_time_regressor("nnls", CostFeatures(space=space.name, network=network))
+    return TimeModel(COST_REGRESSOR, "cost", estimator, PAPER_VARIANTS["standard"])
 
 
 def prediction_rows(trained: pd.DataFrame, space: CellSpace, models: list[TimeModel]) -> pd.DataFrame:
@@ -101,15 +115,16 @@ def _kendall(predicted: np.ndarray, real: np.ndarray) -> float:
     return float(stats.kendalltau(predicted, real).statistic)
 
 
-def popnas_table3(trained: pd.DataFrame, space: CellSpace, xgboost_options: dict | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 3: block sum, Ridge, NNLS, XGBoost on the standard encoding.
+def popnas_table3(trained: pd.DataFrame, space: CellSpace, xgboost_options: dict | None = None,
+                  cost_network: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 3: block sum, Ridge, NNLS, XGBoost on the standard encoding, and :data:`COST_REGRESSOR`
+    (:func:`cost_model` with ``cost_network``, the options of the trained network: ``CostFeatures``').
 
     Returns the summary table and the per-prediction rows (for the
     predicted-versus-real figure).
     """
     models = [time_model(name, "standard", space, **(xgboost_options or {}) if name == "xgboost" else {})
-              for name in TABLE3_REGRESSORS]
+              for name in TABLE3_REGRESSORS] + [cost_model(space, cost_network)]
     predictions = prediction_rows(trained, space, models)
     return proper_and_progressive(predictions, ["regressor"]), predictions
 

@@ -272,6 +272,22 @@ def nb201_costs(ops: np.ndarray, network: NB201Network = NB201Network()) -> tupl
     return params + p + 2 * channels, macs + m  # + the final BatchNorm
 
 
+#: (image size, channels, classes) of the training backend's datasets (``backends.datasets``).
+DATASET_IMAGES: dict[str, tuple[int, int, int]] = {"digits": (8, 1, 10), "cifar10": (32, 3, 10),
+                                                    "fashion_mnist": (28, 1, 10)}
+
+
+def training_network(options: Mapping[str, Any]) -> dict[str, Any]:
+    """:class:`CostFeatures` ``network`` options of a training backend's recorded options (its
+    ``backend_options``: combiner, reduction, filters, cells_per_stage, dataset)."""
+    dataset = options.get("dataset", "digits")
+    if dataset not in DATASET_IMAGES:
+        raise ValueError(f"no image shape known for dataset {dataset!r}; known: {sorted(DATASET_IMAGES)}")
+    size, channels, classes = DATASET_IMAGES[dataset]
+    network = {k: options[k] for k in ("combiner", "reduction", "filters", "cells_per_stage") if k in options}
+    return {**network, "image_size": size, "in_channels": channels, "num_classes": classes}
+
+
 # ---------------------------------------------------------------------------- transformer
 def _network(space: str, network: Mapping[str, Any] | None) -> Any:
     """The network settings object of ``space`` from a mapping of options (image options included)."""
@@ -351,5 +367,5 @@ class CostFeatures(TransformerMixin, BaseEstimator):
         return np.array(["mparams", "mflops"], dtype=object)
 
 
-__all__ = ["COST_SPACES", "CostFeatures", "ImageTask", "NB101Network", "NB201Network", "cell_costs",
+__all__ = ["COST_SPACES", "CostFeatures", "DATASET_IMAGES", "training_network", "ImageTask", "NB101Network", "NB201Network", "cell_costs",
            "nb101_costs", "nb101_vertex_channels", "nb201_costs", "pnas_costs"]
