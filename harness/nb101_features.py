@@ -149,7 +149,7 @@ class NB101Predictor(NB201Predictor):
     seeding are :class:`~harness.predictors.NB201Predictor`'s.
     """
 
-    def __init__(self, model: str = "ridge", seed: int = 0, *, encoding: str = "adjacency") -> None:
+    def __init__(self, *, model: str = "ridge", seed: int = 0, encoding: str = "adjacency") -> None:
         super().__init__(model=model, seed=seed)
         self.encoding = encoding
 
