@@ -650,10 +650,11 @@ class NB101Space:
     def mutate(self, cells: NB101Batch, rng: np.random.Generator) -> NB101Batch:
         """Each cell changed in one place: one inner vertex's operator, or one edge added or removed.
 
-        Moves are drawn uniformly among operator changes and edge flips;
-        a flip that leaves a vertex off every input-output path, a cycle-free
-        but over-full cell or an isomorphic copy is redrawn. The size-0
-        cell, which has no such move, gets a uniformly drawn child instead.
+        Moves are drawn uniformly among operator changes and edge flips (of
+        the upper triangle, so no cycle can appear); a move that leaves a
+        vertex off every input-output path, exceeds ``max_edges`` or gives an
+        isomorphic copy of the cell is redrawn. The size-0 cell, which has no
+        such move, gets a uniformly drawn size-1 cell instead.
         """
         self.validate(cells, where="mutate() parents")
         v = self.max_vertices
