@@ -15,11 +15,13 @@ serves the surrogate, the embedded measured table and any recorded run.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.base import BaseEstimator, clone
 
 from ablations import figures, paper_numbers
@@ -33,6 +35,10 @@ if TYPE_CHECKING:  # annotations only: the run context imports the studies' sett
 
 #: Table 3's regressors, by the names of ``harness.regressors.make_regressor``.
 TABLE3_REGRESSORS = ("block_sum", "ridge", "nnls", "xgboost")
+
+#: The regressor Table 3 adds to the paper's: NNLS on the child network's analytic parameter count and
+#: FLOPs (``harness.cost_features.CostFeatures``), time = a + b * params + c * FLOPs with b, c >= 0.
+COST_REGRESSOR = "cost_nnls"
 
 
 @dataclass(frozen=True)
@@ -51,6 +57,16 @@ def time_model(regressor: str, variant: str, space: CellSpace, **options) -> Tim
     estimator = make_time_regressor(regressor, encoding, max_blocks=space.max_blocks,
                                     lookback=space.lookback, **options)
     return TimeModel(regressor, variant, estimator, encoding)
+
+
+def cost_model(space: CellSpace, network: dict | None = None) -> TimeModel:
+    """:data:`COST_REGRESSOR` for ``space``'s network (``network``: ``CostFeatures``' options); its training
+    rows follow the standard encoding's (the initial-thrust row at step 2)."""
+    from harness.cost_features import CostFeatures
+    from harness.regressors import feature_time_regressor
+
+    estimator = feature_time_regressor("nnls", CostFeatures(space=space.name, network=network))
+    return TimeModel(COST_REGRESSOR, "cost", estimator, PAPER_VARIANTS["standard"])
 
 
 def prediction_rows(trained: pd.DataFrame, space: CellSpace, models: list[TimeModel]) -> pd.DataFrame:
@@ -77,11 +93,13 @@ def prediction_rows(trained: pd.DataFrame, space: CellSpace, models: list[TimeMo
     return pd.concat(frames, ignore_index=True)
 
 
-def proper_and_progressive(predictions: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean relative error per step (``proper``) and pooled from step 2 on (``progressive``).
+def proper_and_progressive(predictions: pd.DataFrame, keys: list[str], kendall: bool = False) -> pd.DataFrame:
+    """Mean relative error per step (``proper``) and pooled from the first step on (``progressive``).
 
     Long layout: ``keys``, ``evaluation``, ``blocks`` (the step, i.e. the
-    block count predicted), ``mean_relative_error``, ``n``.
+    block count predicted), ``mean_relative_error``, ``n``; with ``kendall``
+    also ``kendall_tau``, Kendall's tau-b between the predicted and the real
+    times of the same predictions (NaN when either is constant).
     """
     rows = []
     for key, group in predictions.groupby(keys, sort=False):
@@ -92,18 +110,28 @@ def proper_and_progressive(predictions: pd.DataFrame, keys: list[str]) -> pd.Dat
                 rows.append({**dict(zip(keys, key)), "evaluation": evaluation, "blocks": int(step),
                              "mean_relative_error": float(part["relative_error"].mean()),
                              "n": len(part)})
+                if kendall:
+                    rows[-1]["kendall_tau"] = _kendall(part["predicted"].to_numpy(), part["real"].to_numpy())
     return pd.DataFrame(rows)
 
 
-def popnas_table3(trained: pd.DataFrame, space: CellSpace, xgboost_options: dict | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 3: block sum, Ridge, NNLS, XGBoost on the standard encoding.
+def _kendall(predicted: np.ndarray, real: np.ndarray) -> float:
+    """Kendall's tau-b, NaN for fewer than two pairs or constant values (no warning)."""
+    if len(real) < 2 or np.ptp(predicted) == 0 or np.ptp(real) == 0:
+        return float("nan")
+    return float(stats.kendalltau(predicted, real).statistic)
+
+
+def popnas_table3(trained: pd.DataFrame, space: CellSpace, xgboost_options: dict | None = None,
+                  cost_network: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 3: block sum, Ridge, NNLS, XGBoost on the standard encoding, and :data:`COST_REGRESSOR`
+    (:func:`cost_model` with ``cost_network``, the options of the trained network: ``CostFeatures``').
 
     Returns the summary table and the per-prediction rows (for the
     predicted-versus-real figure).
     """
     models = [time_model(name, "standard", space, **(xgboost_options or {}) if name == "xgboost" else {})
-              for name in TABLE3_REGRESSORS]
+              for name in TABLE3_REGRESSORS] + [cost_model(space, cost_network)]
     predictions = prediction_rows(trained, space, models)
     return proper_and_progressive(predictions, ["regressor"]), predictions
 
@@ -186,6 +214,24 @@ def _regressor_sources(run: PaperRun) -> list[tuple[str, int | None, pd.DataFram
     return sources
 
 
+#: The child network the cost-feature regressor of Table 3 counts for the surrogate's rows: the one the
+#: embedded measured table was recorded with (digits, F = 8, N = 1, PNAS's add and reduction), to whose
+#: times the surrogate's time model is fitted (backends.time_fit). The measured rows use their own
+#: table's recorded network (harness.cost_features.training_network).
+SURROGATE_COST_NETWORK: dict[str, Any] = {"combiner": "add", "reduction": "pnas", "filters": 8,
+                                          "cells_per_stage": 1, "image_size": 8, "in_channels": 1,
+                                          "num_classes": 10}
+
+
+def _cost_network(source: str, trained: pd.DataFrame) -> dict[str, Any]:
+    """The network Table 3's cost features count for one source's cells."""
+    from harness.cost_features import training_network
+
+    if source != "measured" or "backend_options" not in trained.columns:
+        return SURROGATE_COST_NETWORK
+    return training_network(json.loads(trained["backend_options"].iloc[0]))
+
+
 def regressor_tables(run: PaperRun) -> tuple[dict[str, list[pd.DataFrame]], pd.DataFrame, pd.DataFrame]:
     """The fitting of the ``popnas_regressors`` study: per source and seed, the rows of POPNAS Tables 3-6
     (``"table3"`` .. ``"table6"``, with the measured table's noise floor where it has a drift monitor)
@@ -197,7 +243,7 @@ def regressor_tables(run: PaperRun) -> tuple[dict[str, list[pd.DataFrame]], pd.D
     p3, p56 = [], []
     for source, seed, trained in _regressor_sources(run):
         tag = {"source": source, "seed": seed}
-        table3, predictions3 = popnas_table3(trained, space, xgboost)
+        table3, predictions3 = popnas_table3(trained, space, xgboost, _cost_network(source, trained))
         tables["table3"].append(table3.assign(**tag))
         tables["table4"].append(popnas_table4(trained, space).assign(**tag))
         table5, table6, predictions56 = popnas_table5_and_6(trained, space)
@@ -277,7 +323,9 @@ def _regressor_note(table3: pd.DataFrame, provenance: dict[str, Any]) -> str:
             "the noisy-Rastrigin surrogate, whose time model is fitted to a measured table ("
             + _surrogate_time_source() + "); 'measured' rows use the embedded table's real training "
             "times (digits, CPU, 5 epochs), a far smaller and faster child network than the paper's "
-            "(CIFAR-10 batch, V100, 20 epochs). " + _measured_regressor_note(table3, provenance))
+            "(CIFAR-10 batch, V100, 20 epochs). cost_nnls (not in the paper) is NNLS on the child network's "
+            "analytic parameter count and FLOPs (harness.cost_features), counted for the recorded network "
+            "(digits, F=8, N=1). " + _measured_regressor_note(table3, provenance))
 
 
 def _surrogate_time_source() -> str:
@@ -312,6 +360,11 @@ def _measured_regressor_note(table3: pd.DataFrame, provenance: dict[str, Any]) -
                     + ", ".join(f"{errors.loc[b, 'block_sum']:.3f}" for b in later) + "; Ridge "
                     + ", ".join(f"{errors.loc[b, 'ridge']:.3f}" for b in later) + "; NNLS "
                     + ", ".join(f"{errors.loc[b, 'nnls']:.3f}" for b in later) + ").")
+    if COST_REGRESSOR in errors.columns and "nnls" in errors.columns:
+        text.append("NNLS on the cost features (cost_nnls) against NNLS on the cell encoding, proper errors at B="
+                    + str([int(b) for b in errors.index]) + ": " + ", ".join(
+                        f"{errors.loc[b, COST_REGRESSOR]:.3f} vs {errors.loc[b, 'nnls']:.3f}" for b in errors.index)
+                    + ".")
     if NOISE_FLOOR in errors.columns and (errors[NOISE_FLOOR] > 0).all():
         best = errors.drop(columns=[NOISE_FLOOR, "step drift"], errors="ignore").min(axis=1)
         ratio = best / errors[NOISE_FLOOR]
