@@ -46,48 +46,14 @@ global average pooling and the classifier on the raw input, nothing else.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Callable, Literal
+from typing import Callable
 
 import torch
 from torch import nn
 
+from harness.network_config import NUM_STAGES, NetworkConfig
 from harness.operators import PNAS_ORDER
 from harness.space import Cell
-from harness.validation import check_integer
-
-#: Number of stages of cells (PNAS Fig. 1, CIFAR-10 network).
-NUM_STAGES = 3
-
-
-@dataclass(frozen=True)
-class NetworkConfig:
-    """The hyper-parameters of the child CNN around a cell.
-
-    Parameters
-    ----------
-    combiner:
-        how a block joins its two branches: ``"add"`` (PNAS) or ``"concat"`` (POPNAS).
-    reduction:
-        ``"pnas"`` (the cell with stride 2) or ``"popnas"`` (a stride-2 convolution).
-    filters:
-        ``F``, the channels of the first stage (PNAS: 24, POPNAS: 32).
-    cells_per_stage:
-        ``N``, the cells per stage (both papers: 2).
-    """
-
-    combiner: Literal["add", "concat"] = "add"
-    reduction: Literal["pnas", "popnas"] = "pnas"
-    filters: int = 24
-    cells_per_stage: int = 2
-
-    def __post_init__(self) -> None:
-        if self.combiner not in ("add", "concat"):
-            raise ValueError(f"combiner must be 'add' or 'concat', got {self.combiner!r}")
-        if self.reduction not in ("pnas", "popnas"):
-            raise ValueError(f"reduction must be 'pnas' or 'popnas', got {self.reduction!r}")
-        for key in ("filters", "cells_per_stage"):
-            check_integer(key, getattr(self, key))
 
 
 # ---------------------------------------------------------------------------- operators

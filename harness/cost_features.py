@@ -51,6 +51,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from harness.nb101_space import NB101_OPERATORS, NB101Batch
 from harness.nb201_space import NB201_OPERATORS
+from harness.network_config import NUM_STAGES, NetworkConfig
 from harness.operators import PNAS_ORDER
 from harness.space import EMPTY, CellBatch
 from harness.validation import check_integer
@@ -175,9 +176,7 @@ def _pnas_operator_costs(c_in: int, c_out: int, stride: int, size: int) -> np.nd
 def pnas_costs(cells: CellBatch, config: Any = None, task: ImageTask = ImageTask()
                ) -> tuple[np.ndarray, np.ndarray]:
     """``(parameters, MACs)`` per cell of :class:`backends.network.ChildNetwork` (``config``: its
-    :class:`~backends.network.NetworkConfig`, default PNAS's)."""
-    from backends.network import NUM_STAGES, NetworkConfig
-
+    :class:`~harness.network_config.NetworkConfig`, default PNAS's)."""
     config = NetworkConfig() if config is None else config
     n = len(cells)
     blocks = cells.blocks
@@ -290,8 +289,6 @@ def training_network(options: Mapping[str, Any]) -> dict[str, Any]:
 # ---------------------------------------------------------------------------- transformer
 def _network(space: str, network: Mapping[str, Any] | None) -> Any:
     """The network settings object of ``space`` from a mapping of options (image options included)."""
-    from backends.network import NetworkConfig
-
     options = dict(network or {})
     task = ImageTask(**{k: options.pop(k) for k in ("image_size", "in_channels", "num_classes") if k in options})
     try:
