@@ -43,13 +43,15 @@ Choices the paper leaves open (documented here)
       ``k`` is fit from scratch on all folds but ``k`` with its own seed.
 
 Speed
-    The members of an MLP ensemble train as one model whose weights are stacked on a leading
-    member axis (:func:`_fit_mlp_stack`): one set of batched products and one fused Adam step per
-    minibatch for all members, every member with its own fold, seed, initialisation and
-    minibatch order, and the first layer through a per-step token table instead of a product per
-    cell. Measured on a loaded 2-core machine (CPU time): 1.2 s instead of 6.0 s for five members
-    on 256 five-block cells. LSTM members still train one after another (their prefix plans differ
-    by minibatch).
+    The members of an ensemble train as one model whose weights are stacked on a leading member
+    axis (:func:`_fit_stack`): one set of batched products and one fused Adam step per minibatch
+    for all members, every member with its own fold, seed, initialisation and minibatch order. The
+    MLP's first layer goes through a per-step token table instead of a product per cell
+    (:func:`_fit_mlp_stack`); the LSTM walks one prefix plan of all members' minibatches, its
+    input-to-gate side a per-step token table too (:func:`_fit_lstm_stack`). A single predictor
+    is a stack of one. Measured on a loaded 2-core AMD EPYC (CPU time, 256 five-block cells, 200
+    epochs, float64): MLP ensemble 0.8 s (6.0 s one member after another), LSTM ensemble 32 s
+    (90 s). Both are then bound by float64 arithmetic on one core, not by Python.
     Fitting runs torch single-threaded (minibatch ops are too small to
     gain from threads) and prediction runs independent chunks on a pool of
     as many threads as torch is set to use; torch's thread setting is
@@ -413,7 +415,11 @@ class _NeuralPredictor(RegressorMixin, BaseEstimator):
     def _fit_members(cls, members: list["_NeuralPredictor"], cells: CellBatch, target: np.ndarray,
                      subsets: list[np.ndarray]) -> None:
         """Fit each of ``members`` (validated clones that differ in ``seed`` only) on its ``subset``
-        of ``(cells, target)``. Here one after another; the MLP fits them as one stacked model."""
+        of ``(cells, target)``, one after another through the torch module's own forward pass.
+
+        The MLP and the LSTM override it with their stacked fits; this plain loop is the reference
+        those are tested against (``tests/test_predictors.py``).
+        """
         for member, subset in zip(members, subsets):
             part, part_target = cells.take(subset), target[subset]
             generator = member._start(part, part_target)
@@ -640,47 +646,50 @@ def _first_layer_table(embed_in: torch.Tensor, embed_op: torch.Tensor, weight: t
                      ).view(members, 4 * rows, hidden)
 
 
-#: How each MLP weight is laid out in the stack (see :func:`_fit_mlp_stack`): from the module's
-#: ``(out, in)`` layout to one a batched product reads without a transpose, and back.
+def _transposed(w: torch.Tensor, dim: int) -> torch.Tensor:
+    return w.T
+
+
+def _as_row(b: torch.Tensor, dim: int) -> torch.Tensor:
+    return b[None]
+
+
+def _from_row(b: torch.Tensor, dim: int) -> torch.Tensor:
+    return b[0]
+
+
+#: How weights are laid out in a stacked fit (:func:`_fit_stack`), from the module's ``(out, in)``
+#: layout to one that batched products read without a transpose (``(in, out)``; biases as a row),
+#: and back; weights not named keep their layout.
 _STACK_LAYOUT: dict[str, tuple[Any, Any]] = {
     "fc1.weight": (lambda w, dim: w.view(w.shape[0], 4, dim).permute(1, 2, 0),
                    lambda w, dim: w.permute(2, 0, 1).reshape(w.shape[2], 4 * dim)),
-    "fc2.weight": (lambda w, dim: w.T, lambda w, dim: w.T),
-    "out.weight": (lambda w, dim: w.T, lambda w, dim: w.T),
-    "fc1.bias": (lambda b, dim: b[None], lambda b, dim: b[0]),
-    "fc2.bias": (lambda b, dim: b[None], lambda b, dim: b[0]),
-    "out.bias": (lambda b, dim: b[None], lambda b, dim: b[0]),
+    **{name: (_transposed, _transposed)
+       for name in ("fc2.weight", "out.weight", "lstm.weight_ih", "lstm.weight_hh")},
+    **{name: (_as_row, _from_row)
+       for name in ("fc1.bias", "fc2.bias", "out.bias", "lstm.bias_ih", "lstm.bias_hh")},
 }
 
 
-def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.ndarray,
-                   subsets: list[np.ndarray]) -> None:
-    """Fit ``M`` MLP members at once: weights stacked on a leading member axis, one Adam step for all.
+def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.ndarray,
+               subsets: list[np.ndarray], loss_of: Any) -> None:
+    """Fit ``M`` members at once: weights stacked on a leading member axis, one Adam step for all.
 
     Each member keeps what a separate fit gives it: its seeded initialisation, its own minibatch
     order (``randperm`` from its generator each epoch) over its own ``subset``, its learning rate.
-    Step ``s`` of epoch ``e`` gathers every member's ``s``-th minibatch into ``(M, batch, ...)``
-    arrays (shorter minibatches padded with weight 0) and runs the members' forward passes as
-    batched matrix products, so a step costs one set of small ops instead of ``M``. The loss is the
-    sum of the members' mean L1 losses: a member's gradient is its own loss's, and Adam is
-    elementwise, so one fused Adam over the stacked weights updates each member as its own
-    optimiser would. When members run different numbers of minibatches in an epoch (subset sizes on
-    both sides of a multiple of ``batch_size``) or use different learning rates, an unfused Adam
-    with per-member step counts and rates updates only the members that have a minibatch.
+    Step ``s`` of epoch ``e`` gathers every member's ``s``-th minibatch into ``(M, batch)`` rows of
+    the data (shorter minibatches padded with weight 0), and ``loss_of(params, rows, weights,
+    targets)`` returns the sum of the members' mean L1 losses on them, computed by batched
+    products. A member's gradient is then its own loss's, and Adam is elementwise, so one fused
+    Adam over the stacked weights updates each member as its own optimiser would. When members run
+    different numbers of minibatches in an epoch (subset sizes on both sides of a multiple of
+    ``batch_size``) or use different learning rates, an unfused Adam with per-member step counts
+    and rates updates only the members that have a minibatch.
 
-    The stacked weights are kept transposed (:data:`_STACK_LAYOUT`, ``(M, in, out)``), the layout
-    the batched products read, so neither the products nor the gradient accumulation copy a weight
-    each step (they did: a fifth of a step). Adam is elementwise, so the layout changes nothing.
-    The first layer is linear in the block mean, so (as in :meth:`MLPPredictor._prepare_inference`)
-    its pre-activation is the cell's :func:`_token_counts` times :func:`_first_layer_table`: a
-    ``(4R, H)`` table per member and step instead of a ``(4D, H)`` product per cell.
-
-    What remains is arithmetic (measured on a loaded 2-core AMD EPYC, 256 five-block cells, 200
-    epochs: 2.8 ms a step, ~15 GMAC/s on one core in float64).
-
-    The result equals separate fits up to the order of some float64 sums (measured on 256 five-block
-    cells after 200 epochs: weights within 4e-14, predictions within 5e-16; ``tests/test_predictors.py``
-    holds them to 1e-9).
+    The stacked weights are kept transposed (:data:`_STACK_LAYOUT`), the layout the batched
+    products read, so neither the products nor the gradient accumulation copy a weight each step;
+    Adam is elementwise, so the layout changes nothing. ``params`` come in the order of the
+    module's ``named_parameters``; ``rows`` is a numpy array, ``weights`` and ``targets`` tensors.
     """
     first = members[0]
     M, epochs, batch_size = len(members), int(first.epochs), int(first.batch_size)
@@ -691,9 +700,6 @@ def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.n
     params = [torch.stack([_STACK_LAYOUT.get(name, identity)[0](dict(m.module_.named_parameters())[name]
                                                                .detach(), dim) for m in members])
               .contiguous().requires_grad_() for name in names]
-    embed_in, embed_op, w1, b1, w2, b2, w_out, b_out = params
-    rows_per_position = max(embed_in.shape[1], embed_op.shape[1])
-    features = torch.from_numpy(_token_counts(cells, first.lookback, rows_per_position)).to(device)
     targets = torch.from_numpy(np.asarray(target, np.float64)).to(device)
 
     # every step's minibatches, drawn as the separate fits draw them: (steps, M, batch) rows of the
@@ -709,21 +715,17 @@ def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.n
                 batch = order[start:start + batch_size]
                 rows[epoch, step, k, :len(batch)] = batch
                 weights[epoch, step, k, :len(batch)] = 1.0 / len(batch)
-    rows = torch.from_numpy(rows.reshape(-1, M, width)).to(device)
-    weights = torch.from_numpy(weights.reshape(-1, M, width)).to(device)
-    active = (weights[:, :, 0] > 0).cpu().numpy()
+    rows = rows.reshape(-1, M, width)
+    weights = weights.reshape(-1, M, width)
+    active = weights[:, :, 0] > 0
+    step_weights = torch.from_numpy(weights).to(device)
     rates = np.array([member.lr_ for member in members])
 
     uniform = bool(active.all()) and bool((rates == rates[0]).all())
     optimiser = torch.optim.Adam(params, lr=float(rates[0]), fused=True) if uniform else _MaskedAdam(params, rates)
     with _single_threaded():
         for step in range(len(rows)):
-            batch = rows[step]
-            table = _first_layer_table(embed_in, embed_op, w1)
-            hidden = torch.baddbmm(b1, features[batch], table).relu()
-            hidden = torch.baddbmm(b2, hidden, w2).relu()
-            logits = torch.baddbmm(b_out, hidden, w_out).squeeze(-1)
-            loss = ((torch.sigmoid(logits) - targets[batch]).abs() * weights[step]).sum()
+            loss = loss_of(params, rows[step], step_weights[step], targets)
             for param in params:
                 param.grad = None
             loss.backward()
@@ -738,6 +740,130 @@ def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.n
                     dict(member.module_.named_parameters())[name].copy_(back(param[k], dim))
             member.module_.eval()
             member._prepare_inference()
+
+
+def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.ndarray,
+                   subsets: list[np.ndarray]) -> None:
+    """:func:`_fit_stack` for MLP members: the forward pass as three batched products a step.
+
+    The first layer is linear in the block mean, so (as in :meth:`MLPPredictor._prepare_inference`)
+    its pre-activation is the cell's :func:`_token_counts` times :func:`_first_layer_table`: a
+    ``(4R, H)`` table per member and step instead of a ``(4D, H)`` product per cell. What remains
+    is arithmetic: measured on a loaded 2-core AMD EPYC (256 five-block cells, 200 epochs), 2.8 ms
+    a step, about 15 GMAC/s on one core in float64.
+
+    The result equals separate fits up to the order of some float64 sums (measured on 256 five-block
+    cells after 200 epochs: weights within 4e-14, predictions within 5e-16; ``tests/test_predictors.py``
+    holds them to 1e-9).
+    """
+    num_inputs = int(members[0].lookback) + int(members[0].max_blocks) - 1
+    rows_per_position = max(num_inputs, NUM_OPERATORS)
+    features = torch.from_numpy(_token_counts(cells, members[0].lookback, rows_per_position)).to(members[0].device)
+
+    def loss_of(params, rows, weights, targets):
+        embed_in, embed_op, w1, b1, w2, b2, w_out, b_out = params
+        batch = torch.from_numpy(rows).to(features.device)
+        table = _first_layer_table(embed_in, embed_op, w1)
+        hidden = torch.baddbmm(b1, features[batch], table).relu()
+        hidden = torch.baddbmm(b2, hidden, w2).relu()
+        logits = torch.baddbmm(b_out, hidden, w_out).squeeze(-1)
+        return ((torch.sigmoid(logits) - targets[batch]).abs() * weights).sum()
+
+    _fit_stack(members, cells, target, subsets, loss_of)
+
+
+def _stacked_prefix_plan(sequences: np.ndarray, lengths: np.ndarray, member: np.ndarray, members: int
+                         ) -> list[tuple[np.ndarray, ...]]:
+    """:func:`_prefix_plan` for the cells of ``members`` stacked LSTMs at once, padded per member.
+
+    ``sequences`` ``(n, 4B)`` holds the cells' tokens (any value past ``lengths``), ``member`` which
+    member reads each cell. Cells are sorted by member, then by token sequence, so every member's
+    distinct prefixes at a position are consecutive; slot ``j`` of member ``k`` is its ``j``-th
+    prefix, and the members' slot arrays are padded to the longest (padding slots read token 0
+    from slot 0 and feed nothing). Per position: ``tokens`` and ``parents`` ``(M, P)`` (each slot's
+    last token and its prefix's slot one position earlier), and for the cells whose sequence ends
+    there ``ended`` (their rows in the input) and ``slots`` (``(member, slot)`` of their prefix).
+    """
+    sequences = sequences.astype(np.int8)
+    sequences[np.arange(sequences.shape[1])[None, :] >= lengths[:, None]] = -1
+    order = np.lexsort(list(sequences.T[::-1]) + [member])
+    sequences, lengths, member = sequences[order], lengths[order], member[order]
+    prefix = np.zeros(len(order), np.int64)  # per cell, its prefix's slot at the last position
+    plan = []
+    for position in range(int(lengths.max(initial=0))):
+        active = np.flatnonzero(lengths > position)
+        owner, parents, token = member[active], prefix[active], sequences[active, position]
+        new = np.ones(len(active), bool)
+        new[1:] = (owner[1:] != owner[:-1]) | (parents[1:] != parents[:-1]) | (token[1:] != token[:-1])
+        first = np.flatnonzero(new)
+        number = np.cumsum(new) - 1  # the prefix's index among all members' prefixes here
+        owners = owner[first]
+        slot = np.arange(len(first)) - np.searchsorted(owners, owners)  # its index within its member
+        prefix[active] = slot[number]
+        width = int(slot.max()) + 1
+        tokens, parent_slots = np.zeros((members, width), np.int64), np.zeros((members, width), np.int64)
+        tokens[owners, slot] = token[first]
+        parent_slots[owners, slot] = parents[first]
+        ended = active[lengths[active] == position + 1]
+        plan.append((tokens, parent_slots, order[ended], member[ended], prefix[ended]))
+    return plan
+
+
+def _fit_lstm_stack(members: list["LSTMPredictor"], cells: CellBatch, target: np.ndarray,
+                    subsets: list[np.ndarray]) -> None:
+    """:func:`_fit_stack` for LSTM members: every member's minibatch through one stacked LSTM.
+
+    Each step follows one :func:`_stacked_prefix_plan` of all members' minibatches: per token
+    position, a batched product of the ``(M, P, H)`` states of the members' distinct prefixes by
+    their stacked hidden-to-gate weights, whatever the cells' lengths (a cell's padded slots are
+    never read). The input side of the gates, ``embedding(token) W_ih + b_ih + b_hh``, takes one of
+    8 values per token kind, so it is a ``(M, 8, 4H)`` table per step, read by index: half of a
+    per-cell LSTM step's work. The first token starts from a zero state, so it needs no product.
+    What is left is the hidden-to-gate products, about ``20 n 4 H^2`` multiply-adds per member and
+    step on ``n`` five-block cells (on a loaded 2-core AMD EPYC in float64: about 26 s for five
+    members, 256 cells, 200 epochs; the members one after another took 90 s).
+
+    The result equals separate fits (the generic :meth:`_NeuralPredictor._fit_members`, which runs
+    :class:`_LSTM` itself) up to the order of float64 sums; ``tests/test_predictors.py`` holds the
+    two to 1e-9.
+    """
+    lookback = int(members[0].lookback)
+    tokens = _tokens(cells, lookback).reshape(len(cells), -1)
+    lengths = 4 * cells.num_blocks.astype(np.int64)
+    hidden_size = int(members[0].hidden)
+
+    def loss_of(params, rows, weights, targets):
+        embed_in, embed_op, w_ih, w_hh, b_ih, b_hh, w_out, b_out = params
+        M = len(rows)
+        used = weights.cpu().numpy() > 0
+        member = np.broadcast_to(np.arange(M)[:, None], rows.shape)[used]
+        chosen, chosen_weight = rows[used], weights[torch.from_numpy(used)]
+        plan = _stacked_prefix_plan(tokens[chosen], lengths[chosen], member, M)
+        bias = b_ih + b_hh
+        gate_tables = [torch.baddbmm(bias, embed, w_ih) for embed in (embed_in, embed_op)]
+        loss = 0.0
+        h = c = None
+        for position, (step_tokens, parents, ended, owners, slots) in enumerate(plan):
+            table = gate_tables[position % 4 >= 2]
+            index = torch.from_numpy(step_tokens).unsqueeze(-1).expand(-1, -1, 4 * hidden_size)
+            gates = table.gather(1, index)
+            if h is not None:
+                index = torch.from_numpy(parents).unsqueeze(-1).expand(-1, -1, hidden_size)
+                h, c = h.gather(1, index), c.gather(1, index)
+                gates = torch.baddbmm(gates, h, w_hh)
+            i, f, g, o = gates.chunk(4, dim=-1)
+            c = torch.sigmoid(i) * torch.tanh(g) if c is None else torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h = torch.sigmoid(o) * torch.tanh(c)
+            if len(ended):
+                owner = torch.from_numpy(owners)
+                final = h[owner, torch.from_numpy(slots)]
+                logits = (final.unsqueeze(1) @ w_out[owner]).reshape(-1) + b_out[owner].reshape(-1)
+                cell = torch.from_numpy(ended)
+                loss = loss + ((torch.sigmoid(logits) - targets[torch.from_numpy(chosen[ended])]).abs()
+                               * chosen_weight[cell]).sum()
+        return loss
+
+    _fit_stack(members, cells, target, subsets, loss_of)
 
 
 class _MaskedAdam:
@@ -774,9 +900,9 @@ class LSTMPredictor(_NeuralPredictor):
     """PNAS's RNN accuracy predictor: an LSTM over the cell's ``4b`` tokens.
 
     Parameters are those of :class:`MLPPredictor`, except that ``hidden`` is
-    the LSTM's hidden size (PNAS: 100). Training and prediction both run
-    the LSTM along a :func:`_prefix_plan`, one token position at a time,
-    once per distinct prefix. On a busy 2-core CPU it predicts about
+    the LSTM's hidden size (PNAS: 100). Training (:func:`_fit_lstm_stack`)
+    and prediction (:func:`_prefix_plan`) both run the LSTM one token
+    position at a time, once per distinct prefix. On a busy 2-core CPU it predicts about
     5 x 10^4 five-block candidates a second (see the benchmarks), roughly
     15 times slower than the MLP.
     """
@@ -784,6 +910,11 @@ class LSTMPredictor(_NeuralPredictor):
     _module_class = _LSTM
     # larger chunks let more candidates share prefixes
     _predict_chunk = 16384
+
+    @classmethod
+    def _fit_members(cls, members, cells, target, subsets):
+        """All members as one stacked model (:func:`_fit_lstm_stack`)."""
+        _fit_lstm_stack(members, cells, target, subsets)
 
 
     def _train_logits(self, cells: CellBatch) -> torch.Tensor:
