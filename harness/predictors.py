@@ -780,16 +780,17 @@ def _stacked_prefix_plan(sequences: np.ndarray, lengths: np.ndarray, member: np.
     member reads each cell. Cells are sorted by member, then by token sequence, so every member's
     distinct prefixes at a position are consecutive; slot ``j`` of member ``k`` is its ``j``-th
     prefix, and the members' slot arrays are padded to the longest (padding slots read token 0
-    from slot 0 and feed nothing). Per position: ``tokens`` and ``parents`` ``(M, P)`` (each slot's
-    last token and its prefix's slot one position earlier), and for the cells whose sequence ends
-    there ``ended`` (their rows in the input) and ``slots`` (``(member, slot)`` of their prefix).
+    from slot 0 and feed nothing). Per position: ``tokens`` ``(M, P)`` (each slot's last token) and
+    ``parents`` ``(M * P,)`` (the row of its prefix's state one position earlier in the flattened
+    ``(M * P', H)`` states), and for the cells whose sequence ends there ``ended`` (their rows in
+    the input), ``owners`` and ``slots`` (member and slot of their prefix).
     """
     sequences = sequences.astype(np.int8)
     sequences[np.arange(sequences.shape[1])[None, :] >= lengths[:, None]] = -1
     order = np.lexsort(list(sequences.T[::-1]) + [member])
     sequences, lengths, member = sequences[order], lengths[order], member[order]
     prefix = np.zeros(len(order), np.int64)  # per cell, its prefix's slot at the last position
-    plan = []
+    plan, previous_width = [], 1
     for position in range(int(lengths.max(initial=0))):
         active = np.flatnonzero(lengths > position)
         owner, parents, token = member[active], prefix[active], sequences[active, position]
@@ -801,11 +802,12 @@ def _stacked_prefix_plan(sequences: np.ndarray, lengths: np.ndarray, member: np.
         slot = np.arange(len(first)) - np.searchsorted(owners, owners)  # its index within its member
         prefix[active] = slot[number]
         width = int(slot.max()) + 1
-        tokens, parent_slots = np.zeros((members, width), np.int64), np.zeros((members, width), np.int64)
+        tokens, parent_rows = np.zeros((members, width), np.int64), np.zeros((members, width), np.int64)
         tokens[owners, slot] = token[first]
-        parent_slots[owners, slot] = parents[first]
+        parent_rows[owners, slot] = owners * previous_width + parents[first]
         ended = active[lengths[active] == position + 1]
-        plan.append((tokens, parent_slots, order[ended], member[ended], prefix[ended]))
+        plan.append((tokens, parent_rows.ravel(), order[ended], member[ended], prefix[ended]))
+        previous_width = width
     return plan
 
 
@@ -845,11 +847,15 @@ def _fit_lstm_stack(members: list["LSTMPredictor"], cells: CellBatch, target: np
         h = c = None
         for position, (step_tokens, parents, ended, owners, slots) in enumerate(plan):
             table = gate_tables[position % 4 >= 2]
-            index = torch.from_numpy(step_tokens).unsqueeze(-1).expand(-1, -1, 4 * hidden_size)
-            gates = table.gather(1, index)
+            # a one-hot product reads the table: its backward is a product too, where a gather's
+            # is a slow scatter-add
+            gates = torch.bmm(nn.functional.one_hot(torch.from_numpy(step_tokens), table.shape[1]).to(table.dtype),
+                              table)
             if h is not None:
-                index = torch.from_numpy(parents).unsqueeze(-1).expand(-1, -1, hidden_size)
-                h, c = h.gather(1, index), c.gather(1, index)
+                rows = torch.from_numpy(parents)
+                shape = (M, -1, hidden_size)
+                h = h.reshape(-1, hidden_size).index_select(0, rows).view(shape)
+                c = c.reshape(-1, hidden_size).index_select(0, rows).view(shape)
                 gates = torch.baddbmm(gates, h, w_hh)
             i, f, g, o = gates.chunk(4, dim=-1)
             c = torch.sigmoid(i) * torch.tanh(g) if c is None else torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
