@@ -14,9 +14,10 @@ schema), so notebooks and tests call it without Hydra. The experiments
     training time so far) and ``top_accuracy.csv`` (POPNAS Table 7's
     layout).
 ``fidelity_dial``
-    one search (``experiment.method``) with one seed on the surrogate at one evaluator fidelity
-    (``experiment.tau``): ``tables/fidelity.csv``, the run's row of
-    ``ablations.fidelity_dial.METRICS``; the sweep aggregate adds the methods' order agreement
+    one search (``experiment.method``) with one seed on the surrogate or NAS-Bench-201
+    (``experiment.landscape``) at one evaluator fidelity (``experiment.tau``):
+    ``tables/fidelity.csv``, the run's row of ``ablations.fidelity_dial.metrics(landscape)``
+    (``clean_rank`` on NAS-Bench-201 only); the sweep aggregate adds the methods' order agreement
     and the quality-versus-tau figure.
 ``regressor_ablation``
     one time regressor on one encoding, fitted on the cells trained before
@@ -59,7 +60,8 @@ SEARCHABLE_BACKENDS: tuple[str, ...] = ("surrogate", "training", "table")
 class ResultTable:
     """A table each job writes to ``tables/<name>.csv``, as the sweep aggregate reads it.
 
-    ``keys`` identify a row within a job; ``values`` are the columns averaged over seeds.
+    ``keys`` identify a row within a job; ``values`` are the columns averaged over seeds (a job's
+    table may lack some, when the experiment measures them only in some settings).
     """
 
     name: str
@@ -411,7 +413,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     )),
     "fidelity_dial": Experiment(run_fidelity_dial, (
         ResultTable("fidelity", (), ("best_clean_accuracy", "best_noisy_accuracy", "oracle_clean_accuracy",
-                                     "clean_top_fraction", "search_time", "cells_trained")),
+                                     "clean_top_fraction", "search_time", "cells_trained", "clean_rank")),
     ), _summarise_fidelity_dial),
 }
 
