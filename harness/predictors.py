@@ -50,8 +50,8 @@ Speed
     (:func:`_fit_mlp_stack`); the LSTM walks one prefix plan of all members' minibatches, its
     input-to-gate side a per-step token table too (:func:`_fit_lstm_stack`). A single predictor
     is a stack of one. Measured on a loaded 2-core AMD EPYC (CPU time, 256 five-block cells, 200
-    epochs, float64): MLP ensemble 0.8 s (6.0 s one member after another), LSTM ensemble 32 s
-    (90 s). Both are then bound by float64 arithmetic on one core, not by Python.
+    epochs, float64): MLP ensemble 0.8 s (6.0 s one member after another), LSTM ensemble 33 s
+    (57 s). Both are then bound by float64 arithmetic on one core, not by Python.
     Fitting runs torch single-threaded (minibatch ops are too small to
     gain from threads) and prediction runs independent chunks on a pool of
     as many threads as torch is set to use; torch's thread setting is
@@ -822,8 +822,8 @@ def _fit_lstm_stack(members: list["LSTMPredictor"], cells: CellBatch, target: np
     8 values per token kind, so it is a ``(M, 8, 4H)`` table per step, read by index: half of a
     per-cell LSTM step's work. The first token starts from a zero state, so it needs no product.
     What is left is the hidden-to-gate products, about ``20 n 4 H^2`` multiply-adds per member and
-    step on ``n`` five-block cells (on a loaded 2-core AMD EPYC in float64: about 26 s for five
-    members, 256 cells, 200 epochs; the members one after another took 90 s).
+    step on ``n`` five-block cells (on a loaded 2-core AMD EPYC in float64, CPU time: about 33 s
+    for five members, 256 cells, 200 epochs; the members one after another, 57 s).
 
     The result equals separate fits (the generic :meth:`_NeuralPredictor._fit_members`, which runs
     :class:`_LSTM` itself) up to the order of float64 sums; ``tests/test_predictors.py`` holds the
