@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import matplotlib
 import matplotlib.ticker
@@ -92,6 +92,14 @@ def pareto_picks(predictions: pd.DataFrame, step: int, path: str | Path, title: 
     return save_figure(figure, path)
 
 
+def _lines_with_bands(axes: Any, frame: pd.DataFrame, by: str, x: str, y: str, alpha: float) -> None:
+    """One marked line of ``y`` against ``x`` per ``by`` group, with its ``low``-``high`` band."""
+    for label, rows in frame.groupby(by, sort=False):
+        rows = rows.sort_values(x)
+        axes.plot(rows[x], rows[y], marker="o", markersize=3, label=label)
+        axes.fill_between(rows[x], rows["low"], rows["high"], alpha=alpha)
+
+
 def top_m_curves(curves: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Mean accuracy of the top M models against models trained, per strategy (PNAS Fig. 4).
 
@@ -101,16 +109,33 @@ def top_m_curves(curves: pd.DataFrame, path: str | Path, title: str) -> Path:
     figure = new_figure(3.4 * len(ms), 3.4)
     for k, m in enumerate(ms, start=1):
         axes = figure.add_subplot(1, len(ms), k)
-        for strategy, rows in curves[curves["M"] == m].groupby("strategy", sort=False):
-            rows = rows.sort_values("models_trained")
-            axes.plot(rows["models_trained"], rows["mean"], marker="o", markersize=3, label=strategy)
-            axes.fill_between(rows["models_trained"], rows["mean"] - rows["std"],
-                              rows["mean"] + rows["std"], alpha=0.2)
+        rows = curves[curves["M"] == m]
+        _lines_with_bands(axes, rows.assign(low=rows["mean"] - rows["std"], high=rows["mean"] + rows["std"]),
+                          "strategy", "models_trained", "mean", alpha=0.2)
         axes.set_title(f"top {m}")
         axes.set_xlabel("models trained")
         if k == 1:
             axes.set_ylabel("mean accuracy")
             axes.legend(fontsize=8)
+    figure.suptitle(title)
+    return save_figure(figure, path)
+
+
+def train_size_curves(sweep: pd.DataFrame, metrics: Sequence[str], path: str | Path, title: str) -> Path:
+    """A metric against the training-set size (log axis), one panel per metric, one line per model with
+    its bootstrap interval as a band. ``sweep`` has ``model, n_train, metric, value, ci_low, ci_high``
+    (:func:`ablations.nb201_train_sizes.nb201_train_sizes`)."""
+    figure = new_figure(3.4 * len(metrics), 3.4)
+    for k, metric in enumerate(metrics, start=1):
+        axes = figure.add_subplot(1, len(metrics), k)
+        rows = sweep[sweep["metric"] == metric]
+        _lines_with_bands(axes, rows.rename(columns={"ci_low": "low", "ci_high": "high"}), "model", "n_train",
+                          "value", alpha=0.15)
+        axes.set_xscale("log")
+        axes.set_title(metric.replace("_", " "), fontsize=9)
+        axes.set_xlabel("cells in the training set")
+        if k == 1:
+            axes.legend(fontsize=7)
     figure.suptitle(title)
     return save_figure(figure, path)
 

@@ -29,12 +29,20 @@ from backends.base import check_seed
 from backends.table import EMBEDDED_TABLE, load_results_table
 from ablations import figures, paper_numbers
 from ablations.popnas_time_regressors import (
-    NOISE_FLOOR, noise_floor_rows, popnas_table3, popnas_table4, popnas_table5_and_6,
+    COST_REGRESSOR, NOISE_FLOOR, noise_floor_rows, popnas_table3, popnas_table4, popnas_table5_and_6,
 )
 from ablations.report import TableSection, markdown_table, write_report
-from ablations.search_comparisons import pnas_fig4, popnas_fronts, popnas_table7, popnas_table8, popnas_time_limit
+from ablations.search_comparisons import (
+    pnas_fig4,
+    popnas_fronts,
+    popnas_table7,
+    popnas_table8,
+    popnas_time_limit,
+    speed_up_explanation,
+)
 from ablations.space_counts import space_counts
 from ablations.surrogate_calibration import surrogate_calibration
+from harness.cost_features import training_network
 from harness.provenance import environment
 from harness.search import PNAS, POPNAS, POPNAS_V1, RandomSearch, RegularizedEvolution, SearchResult
 from harness.store import ResultsStore
@@ -256,6 +264,22 @@ def _aggregate_sources(frames: list[pd.DataFrame], keys: list[str], value: str) 
     return _mean_over_seeds(frame, ["source", *keys], value)
 
 
+#: The child network the cost-feature regressor of Table 3 counts for the surrogate's rows: the one the
+#: embedded measured table was recorded with (digits, F = 8, N = 1, PNAS's add and reduction), to whose
+#: times the surrogate's time model is fitted (backends.time_fit). The measured rows use their own
+#: table's recorded network (harness.cost_features.training_network).
+SURROGATE_COST_NETWORK: dict[str, Any] = {"combiner": "add", "reduction": "pnas", "filters": 8,
+                                          "cells_per_stage": 1, "image_size": 8, "in_channels": 1,
+                                          "num_classes": 10}
+
+
+def _cost_network(source: str, trained: pd.DataFrame) -> dict[str, Any]:
+    """The network Table 3's cost features count for one source's cells."""
+    if source != "measured" or "backend_options" not in trained.columns:
+        return SURROGATE_COST_NETWORK
+    return training_network(json.loads(trained["backend_options"].iloc[0]))
+
+
 def _popnas_regressors(run: PaperRun) -> list[TableSection]:
     cfg = run.get("regressors", {})
     space = CellSpace.pnas(max_blocks=run.get("searches", {}).get("max_blocks", 5))
@@ -263,7 +287,7 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
     t3, t4, t5, t6, p3, p56 = [], [], [], [], [], []
     for source, seed, trained in _regressor_sources(run):
         tag = {"source": source, "seed": seed}
-        table3, predictions3 = popnas_table3(trained, space, xgboost)
+        table3, predictions3 = popnas_table3(trained, space, xgboost, _cost_network(source, trained))
         t3.append(table3.assign(**tag))
         t4.append(popnas_table4(trained, space).assign(**tag))
         table5, table6, predictions56 = popnas_table5_and_6(trained, space)
@@ -303,7 +327,9 @@ def _popnas_regressors(run: PaperRun) -> list[TableSection]:
             "the noisy-Rastrigin surrogate, whose time model is fitted to a measured table ("
             + _surrogate_time_source() + "); 'measured' rows use the embedded table's real training "
             "times (digits, CPU, 5 epochs), a far smaller and faster child network than the paper's "
-            "(CIFAR-10 batch, V100, 20 epochs). " + _measured_regressor_note(table3, run.measured_provenance))
+            "(CIFAR-10 batch, V100, 20 epochs). cost_nnls (not in the paper) is NNLS on the child network's "
+            "analytic parameter count and FLOPs (harness.cost_features), counted for the recorded network "
+            "(digits, F=8, N=1). " + _measured_regressor_note(table3, run.measured_provenance))
     return [
         TableSection("popnas_table3", "Time regressors: average relative error (POPNAS Table 3)",
                      table3,
@@ -359,6 +385,11 @@ def _measured_regressor_note(table3: pd.DataFrame, provenance: dict[str, Any]) -
                     + ", ".join(f"{errors.loc[b, 'block_sum']:.3f}" for b in later) + "; Ridge "
                     + ", ".join(f"{errors.loc[b, 'ridge']:.3f}" for b in later) + "; NNLS "
                     + ", ".join(f"{errors.loc[b, 'nnls']:.3f}" for b in later) + ").")
+    if COST_REGRESSOR in errors.columns and "nnls" in errors.columns:
+        text.append("NNLS on the cost features (cost_nnls) against NNLS on the cell encoding, proper errors at B="
+                    + str([int(b) for b in errors.index]) + ": " + ", ".join(
+                        f"{errors.loc[b, COST_REGRESSOR]:.3f} vs {errors.loc[b, 'nnls']:.3f}" for b in errors.index)
+                    + ".")
     if NOISE_FLOOR in errors.columns and (errors[NOISE_FLOOR] > 0).all():
         best = errors.drop(columns=[NOISE_FLOOR, "step drift"], errors="ignore").min(axis=1)
         ratio = best / errors[NOISE_FLOOR]
@@ -429,6 +460,8 @@ def _popnas_searches(run: PaperRun) -> list[TableSection]:
     setting = {"max_blocks": max_blocks, "K": K, "surrogate seeds": run.seeds, "time_limit": None,
                "predictors": _predictors_used(run)}
     figure_names = tuple(f"popnas_pareto_step{step}{suffix}.png" for suffix in ("", "_v1") for step in (2, max_blocks))
+    table8 = _aggregate_sources(t8, ["quantity", "search", "front", "step"], "value")
+    front_sizes = _aggregate_sources(fronts, ["search", "front", "step", "quantity"], "value")
     front_note = ("'strict' is the non-dominated front (harness.search.pareto.pareto_front); 'v1' is POPNAS.v1, "
                   "the published code's sweep (children tied in predicted time stay on the front) with the "
                   "children's time features truncated to integers and the LSTM controller. ")
@@ -441,17 +474,23 @@ def _popnas_searches(run: PaperRun) -> list[TableSection]:
                      "digits validation accuracies after 5 epochs (B and K: the measured table's provenance).",
                      setting, figure_names),
         TableSection("popnas_table8", "PNAS versus POPNAS: best cell and search cost (POPNAS Table 8, 4.2)",
-                     _aggregate_sources(t8, ["quantity", "search", "front", "step"], "value"),
-                     paper_numbers.popnas_table8(), ("quantity", "search"),
+                     table8, paper_numbers.popnas_table8(), ("quantity", "search"),
                      front_note + "Times are the backend's: surrogate seconds are its fitted time model's (seconds of "
                      "digits training), measured seconds the embedded table's train_time ("
                      + run.measured_provenance.get("clock", "wall") + " clock) of small children on digits; "
-                     "compare ratios, not absolute values, with the paper's GPU hours. The measured runs were recorded at different times on a shared "
-                     "machine (see the table's JSON provenance), so their time ratios carry its load drift.",
+                     "compare ratios, not absolute values, with the paper's GPU hours. The measured runs were recorded at "
+                     "different times on a shared machine (the table's JSON provenance: `recordings`, `drift`), so "
+                     "their plain time ratios carry the machine's speed drift between recordings; the speed-up 'in "
+                     "units of each run's step-1 time' divides each run's time by what its step-1 cells (the same "
+                     "cells in every run) took, which cancels it.",
                      setting),
         TableSection("popnas_fronts", "Front size and cells trained per step, PNAS and both POPNAS fronts",
-                     _aggregate_sources(fronts, ["search", "front", "step", "quantity"], "value"),
-                     notes=(front_note + "'front size' is the front of the children within the time limit; a "
+                     front_sizes,
+                     notes=(front_note + "Where the speed-ups come from (means over seeds): "
+                            + speed_up_explanation(table8, front_sizes) + " The paper reports about 2x less training time "
+                            "at B=5 for a last-step mean accuracy of 0.637 against PNAS's 0.770 (13 points, "
+                            "-17 %; POPNAS Sec. 4.2). "
+                            "'front size' is the front of the children within the time limit; a "
                             "step trains min(K, front size) of it. Measured runs recorded before the recorder "
                             "kept candidate summaries show a front size only where the step trained fewer "
                             "than K cells (then it trained its whole front)."),
@@ -597,7 +636,32 @@ def _nb201(run: PaperRun) -> list[TableSection]:
         notes = (f"NAS-Bench-201 (NATS-Bench accuracies, HELP latencies) from {source}; the count of "
                  "non-`none` operators plays the block count. See `ablations/nb201_studies.py`.")
         sections.append(TableSection(table_id, title, table, notes=notes, settings=dict(options)))
+    sections.append(_nb201_train_sizes(run, cfg))
     return sections
+
+
+def _nb201_train_sizes(run: PaperRun, cfg: dict[str, Any]) -> TableSection:
+    """The train-size sweep of both NB201 model kinds: a table and one figure per target."""
+    from ablations.nb201_train_sizes import nb201_train_sizes
+
+    options = dict(cfg.get("train_sizes", {}))
+    targets = options.pop("targets", ["cifar10", "lat_gold_6226"])
+    sweep = pd.concat([nb201_train_sizes(data_dir=cfg.get("data_dir"), target=target, seed=run.get("seed", 0),
+                                         **options) for target in targets], ignore_index=True)
+    names = []
+    for target, rows in sweep.groupby("target", sort=False):
+        names.append(f"nb201_train_sizes_{target}.png")
+        metrics = ["kendall", "spearman", *sorted(m for m in rows["metric"].unique() if m.startswith("precision"))]
+        figures.train_size_curves(rows, metrics, run.figure(names[-1]),
+                                  f"NAS-Bench-201 {target}: models against training-set size")
+    notes = ("Each trial fits a model on a uniform random sample of `n_train` cells and scores it on every "
+             "other cell of the space (the smaller-to-larger splits are in the two tables above). `value` is "
+             "the mean over trials, `ci_low`/`ci_high` a percentile bootstrap interval of that mean over "
+             "trials; precision at k is the share of the k best cells by prediction among the k truly best. "
+             "Latency models leave out the block sum (a uniform sample lacks its one-operator cells). See "
+             "`ablations/nb201_train_sizes.py`.")
+    return TableSection("nb201_train_sizes", "NAS-Bench-201 predictors and regressors at every training-set size",
+                        sweep, notes=notes, settings={"targets": targets, **options}, figures=tuple(names))
 
 
 def _fidelity_sections(run: PaperRun, landscape: str, cfg: dict[str, Any], predictor: Mapping[str, Any],

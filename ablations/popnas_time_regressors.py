@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from scipy import stats
 from sklearn.base import BaseEstimator, clone
 
 from harness.encodings import PAPER_VARIANTS, EncodingConfig
@@ -27,6 +28,10 @@ from harness.space import CellSpace
 
 #: Table 3's regressors, by the names of ``harness.regressors.make_regressor``.
 TABLE3_REGRESSORS = ("block_sum", "ridge", "nnls", "xgboost")
+
+#: The regressor Table 3 adds to the paper's: NNLS on the child network's analytic parameter count and
+#: FLOPs (``harness.cost_features.CostFeatures``), time = a + b * params + c * FLOPs with b, c >= 0.
+COST_REGRESSOR = "cost_nnls"
 
 
 @dataclass(frozen=True)
@@ -45,6 +50,16 @@ def time_model(regressor: str, variant: str, space: CellSpace, **options) -> Tim
     estimator = make_time_regressor(regressor, encoding, max_blocks=space.max_blocks,
                                     lookback=space.lookback, **options)
     return TimeModel(regressor, variant, estimator, encoding)
+
+
+def cost_model(space: CellSpace, network: dict | None = None) -> TimeModel:
+    """:data:`COST_REGRESSOR` for ``space``'s network (``network``: ``CostFeatures``' options); its training
+    rows follow the standard encoding's (the initial-thrust row at step 2)."""
+    from harness.cost_features import CostFeatures
+    from harness.regressors import feature_time_regressor
+
+    estimator = feature_time_regressor("nnls", CostFeatures(space=space.name, network=network))
+    return TimeModel(COST_REGRESSOR, "cost", estimator, PAPER_VARIANTS["standard"])
 
 
 def prediction_rows(trained: pd.DataFrame, space: CellSpace, models: list[TimeModel]) -> pd.DataFrame:
@@ -71,11 +86,13 @@ def prediction_rows(trained: pd.DataFrame, space: CellSpace, models: list[TimeMo
     return pd.concat(frames, ignore_index=True)
 
 
-def proper_and_progressive(predictions: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Mean relative error per step (``proper``) and pooled from step 2 on (``progressive``).
+def proper_and_progressive(predictions: pd.DataFrame, keys: list[str], kendall: bool = False) -> pd.DataFrame:
+    """Mean relative error per step (``proper``) and pooled from the first step on (``progressive``).
 
     Long layout: ``keys``, ``evaluation``, ``blocks`` (the step, i.e. the
-    block count predicted), ``mean_relative_error``, ``n``.
+    block count predicted), ``mean_relative_error``, ``n``; with ``kendall``
+    also ``kendall_tau``, Kendall's tau-b between the predicted and the real
+    times of the same predictions (NaN when either is constant).
     """
     rows = []
     for key, group in predictions.groupby(keys, sort=False):
@@ -86,18 +103,28 @@ def proper_and_progressive(predictions: pd.DataFrame, keys: list[str]) -> pd.Dat
                 rows.append({**dict(zip(keys, key)), "evaluation": evaluation, "blocks": int(step),
                              "mean_relative_error": float(part["relative_error"].mean()),
                              "n": len(part)})
+                if kendall:
+                    rows[-1]["kendall_tau"] = _kendall(part["predicted"].to_numpy(), part["real"].to_numpy())
     return pd.DataFrame(rows)
 
 
-def popnas_table3(trained: pd.DataFrame, space: CellSpace, xgboost_options: dict | None = None
-                  ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Table 3: block sum, Ridge, NNLS, XGBoost on the standard encoding.
+def _kendall(predicted: np.ndarray, real: np.ndarray) -> float:
+    """Kendall's tau-b, NaN for fewer than two pairs or constant values (no warning)."""
+    if len(real) < 2 or np.ptp(predicted) == 0 or np.ptp(real) == 0:
+        return float("nan")
+    return float(stats.kendalltau(predicted, real).statistic)
+
+
+def popnas_table3(trained: pd.DataFrame, space: CellSpace, xgboost_options: dict | None = None,
+                  cost_network: dict | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Table 3: block sum, Ridge, NNLS, XGBoost on the standard encoding, and :data:`COST_REGRESSOR`
+    (:func:`cost_model` with ``cost_network``, the options of the trained network: ``CostFeatures``').
 
     Returns the summary table and the per-prediction rows (for the
     predicted-versus-real figure).
     """
     models = [time_model(name, "standard", space, **(xgboost_options or {}) if name == "xgboost" else {})
-              for name in TABLE3_REGRESSORS]
+              for name in TABLE3_REGRESSORS] + [cost_model(space, cost_network)]
     predictions = prediction_rows(trained, space, models)
     return proper_and_progressive(predictions, ["regressor"]), predictions
 

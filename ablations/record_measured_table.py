@@ -141,13 +141,20 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
             summaries.append(run.all_tables("candidates").assign(strategy=label))
             timings = run.all_reference_timings()
             drift[label] = drift_report(timings[timings["step"] <= completed[label]] if len(timings) else timings)
-            recordings[label] = this_invocation
+            # a search complete in its folder and not run now keeps the provenance of the run that recorded it
+            recordings[label] = (this_invocation if label in chosen
+                                 else previous_provenance.get("recordings", {}).get(label, this_invocation))
         elif (previous["strategy"] == label).any():
             frames.append(previous[previous["strategy"] == label])
             summaries.append(previous_candidates[previous_candidates["strategy"] == label])
-            for key, store in (("drift", drift), ("completed_steps", completed), ("recordings", recordings)):
+            for key, store in (("drift", drift), ("completed_steps", completed)):
                 if label in previous_provenance.get(key, {}):
                     store[label] = previous_provenance[key][label]
+            # a table written before provenance was kept per recording holds its one invocation's at the top
+            recordings[label] = previous_provenance.get("recordings", {}).get(label, {
+                "note": previous_provenance.get("note", ""), "command": previous_provenance.get("command", ""),
+                "search_seconds": previous_provenance.get("search_seconds_this_invocation", {}),
+                "environment": previous_provenance.get("environment", {})})
     if not frames:
         raise ValueError(f"nothing to write to {out}: no search was run, complete in {work} or in the table")
     table = pd.concat(frames, ignore_index=True)
@@ -172,7 +179,7 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
         "total_train_time_seconds": {name: float(table.loc[table["strategy"] == name, "train_time"].sum())
                                      for name in labels},
         "total_wall_time_seconds": {name: float(table.loc[table["strategy"] == name, "wall_time"].sum())
-                                    for name in labels},
+                                    for name in labels} if "wall_time" in table else {},
         "wall_seconds_this_invocation": time.perf_counter() - started,
     }
     atomic_write_text(sidecar, json.dumps(provenance, indent=2, default=str))

@@ -164,11 +164,20 @@ def recorded_space(frame: pd.DataFrame, source: str = "results table") -> dict[s
     return {"space": name, "max_blocks": max(b for _, _, b in spaces), "lookback": lookback}
 
 
-def _checked(frame: pd.DataFrame, source: str, space: CellSpace) -> tuple[pd.DataFrame, CellBatch, np.ndarray]:
-    """Checked table, its distinct cells sorted by space key, and each row's index into them."""
+def _checked(frame: pd.DataFrame, source: str, space: Any, derive_blocks: bool = False
+             ) -> tuple[pd.DataFrame, Any, np.ndarray]:
+    """Checked table, its distinct cells sorted by space key, and each row's index into them.
+
+    ``space`` is any space of the search-space protocol with ``parse`` and
+    ``batch``; with ``derive_blocks`` a missing ``blocks`` column is filled
+    in from the cells instead of being required (a user's own table).
+    """
     frame = frame.reset_index(drop=True)
     if frame.empty:
         raise ValueError(f"{source}: the results table has no rows")
+    derived = derive_blocks and "blocks" not in frame.columns
+    if derived:
+        frame = frame.assign(blocks=0)
     missing = [c for c in TABLE_COLUMNS if c not in frame.columns]
     if missing:
         raise ValueError(
@@ -207,6 +216,8 @@ def _checked(frame: pd.DataFrame, source: str, space: CellSpace) -> tuple[pd.Dat
         except (ValueError, TypeError) as err:
             raise ValueError(f"{source} row {row + 1}, column 'cell': {err}") from None
     distinct = space.batch(parsed)
+    if derived:
+        blocks = distinct.num_blocks[codes].astype(np.float64)
     raise_for_bad_rows(
         source, frame, "blocks", blocks != distinct.num_blocks[codes],
         "does not match the number of blocks of the row's cell",
@@ -222,6 +233,39 @@ def _checked(frame: pd.DataFrame, source: str, space: CellSpace) -> tuple[pd.Dat
         seed=seed.astype(np.int64),
     )
     return frame, cells, key_index[codes]
+
+
+def group_runs(table: pd.DataFrame, cell_ids: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, np.ndarray]:
+    """The runs of a checked table sorted by (cell, epochs, seed), stably (repeated rows keep file
+    order), so the runs of each (cell, epochs) group are contiguous: ``(runs, their cell ids, the
+    first row of each group, the group sizes)``."""
+    order = np.lexsort((table["seed"].to_numpy(), table["epochs"].to_numpy(), cell_ids))
+    runs = table.iloc[order].reset_index(drop=True)
+    run_cells, run_epochs = cell_ids[order], runs["epochs"].to_numpy()
+    new_group = np.ones(len(runs), bool)
+    new_group[1:] = (run_cells[1:] != run_cells[:-1]) | (run_epochs[1:] != run_epochs[:-1])
+    starts = np.flatnonzero(new_group)
+    return runs, run_cells, starts, np.diff(np.append(starts, len(runs)))
+
+
+def served_rows(runs: pd.DataFrame, group_sizes: np.ndarray, mean: bool) -> pd.DataFrame:
+    """The rows a table serves from :func:`group_runs`' runs: each run, or with ``mean`` one row per
+    (cell, epochs) group.
+
+    Columns: ``accuracy, train_time``, the extra columns (renamed
+    ``source_<name>`` where they clash with the served ones), ``runs``
+    and ``run_seed``. Means average the numeric columns and take the
+    others from the group's first run.
+    """
+    extras = [c for c in runs.columns if c not in TABLE_COLUMNS]
+    renamed = {c: f"source_{c}" for c in extras if c in _RESERVED_COLUMNS}
+    values = runs[["accuracy", "train_time", *extras]].rename(columns=renamed)
+    if not mean:
+        return values.assign(runs=1, run_seed=pd.array(runs["seed"], dtype="Int64"))
+    group_id = np.repeat(np.arange(len(group_sizes)), group_sizes)
+    how = {c: "mean" if pd.api.types.is_numeric_dtype(values[c]) else "first" for c in values}
+    served = values.groupby(group_id, sort=True).agg(how).reset_index(drop=True)
+    return served.assign(runs=group_sizes, run_seed=pd.array([pd.NA] * len(served), dtype="Int64"))
 
 
 def _table_space(frame: pd.DataFrame, source: str, space: CellSpace | str | None,
@@ -302,16 +346,9 @@ class TableBackend(Backend):
         self.max_epochs = int(table["epochs"].max())
         self._cell_keys = self.space.keys(self._cells)
         self._cell_texts = self.space.format_array(self._cells)
-        # runs sorted by (cell, epochs, seed), stably, so repeated rows keep file order;
-        # then the runs of each (cell, epochs) group are contiguous
-        order = np.lexsort((table["seed"].to_numpy(), table["epochs"].to_numpy(), cell_ids))
-        runs = table.iloc[order].reset_index(drop=True)
-        run_cells, run_epochs = cell_ids[order], runs["epochs"].to_numpy()
-        new_group = np.ones(len(runs), bool)
-        new_group[1:] = (run_cells[1:] != run_cells[:-1]) | (run_epochs[1:] != run_epochs[:-1])
-        starts = np.flatnonzero(new_group)
-        self._group_sizes = np.diff(np.append(starts, len(runs)))
-        self._served = self._served_rows(runs, self._group_sizes)
+        runs, run_cells, starts, self._group_sizes = group_runs(table, cell_ids)
+        run_epochs = runs["epochs"].to_numpy()
+        self._served = served_rows(runs, self._group_sizes, mean=run == "mean")
         served_at = starts if run == "mean" else np.arange(len(runs))
         self._served_cells, self._served_epochs = run_cells[served_at], run_epochs[served_at]
         self._served_seeds = self._served["run_seed"].to_numpy(np.float64, na_value=np.nan)
@@ -349,24 +386,6 @@ class TableBackend(Backend):
     def reset_clock(self) -> None:
         """Set :attr:`simulated_time` back to zero."""
         self.simulated_time = 0.0
-
-    # ------------------------------------------------------------------ table preparation
-    def _served_rows(self, runs: pd.DataFrame, group_sizes: np.ndarray) -> pd.DataFrame:
-        """The rows ``evaluate`` serves: the runs, or for ``run="mean"`` one row per (cell, epochs) group.
-
-        Columns: ``accuracy, train_time``, the extra columns (renamed
-        ``source_<name>`` where they clash with the served ones), ``runs``
-        and ``run_seed``.
-        """
-        extras = [c for c in runs.columns if c not in TABLE_COLUMNS]
-        renamed = {c: f"source_{c}" for c in extras if c in _RESERVED_COLUMNS}
-        values = runs[["accuracy", "train_time", *extras]].rename(columns=renamed)
-        if self.run != "mean":
-            return values.assign(runs=1, run_seed=pd.array(runs["seed"], dtype="Int64"))
-        group_id = np.repeat(np.arange(len(group_sizes)), group_sizes)
-        how = {c: "mean" if pd.api.types.is_numeric_dtype(values[c]) else "first" for c in values}
-        served = values.groupby(group_id, sort=True).agg(how).reset_index(drop=True)
-        return served.assign(runs=group_sizes, run_seed=pd.array([pd.NA] * len(served), dtype="Int64"))
 
     # ------------------------------------------------------------------ lookups
     def _cell_ids(self, cells: CellBatch) -> np.ndarray:

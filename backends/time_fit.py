@@ -152,15 +152,27 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--table", type=Path, required=True, help="a measured table (parquet) with a JSON sidecar")
     parser.add_argument("--out", type=Path, default=FITTED_CONSTANTS)
+    # the committed constants: the PNAS and POPNAS runs, recorded side by side on one machine at one time;
+    # a search added later was timed under other machine conditions (see the table's drift provenance)
+    parser.add_argument("--strategies", default="pnas,popnas",
+                        help="comma-separated recorded searches to fit on (the table's strategy column)")
     args = parser.parse_args(argv)
     table = pd.read_parquet(args.table)
+    if "strategy" in table.columns:
+        chosen = args.strategies.split(",")
+        unknown = sorted(set(chosen) - set(table["strategy"].astype(str)))
+        if unknown:
+            raise ValueError(f"--strategies: {unknown} not in {args.table} (it holds "
+                             f"{sorted(table['strategy'].astype(str).unique())})")
+        table = table[table["strategy"].isin(chosen)].reset_index(drop=True)
     sidecar = args.table.with_suffix(".json")
     provenance = json.loads(sidecar.read_text()) if sidecar.exists() else {}
     settings = provenance.get("settings", {})
     space = CellSpace.pnas(max_blocks=int(settings.get("max_blocks", table["blocks"].max())))
-    source = {"table": args.table.name, "clock": provenance.get("clock", "wall"),
-              "table_settings": settings, "table_commits": provenance.get("measured_at_commits",
-                                                                         [provenance.get("environment", {}).get("git_commit")])}
+    source = {"table": args.table.name, "strategies": args.strategies, "clock": provenance.get("clock", "wall"),
+              "table_settings": settings,
+              "table_commits": (sorted(table["git_commit"].astype(str).unique().tolist()) if "git_commit" in table
+                                else [provenance.get("environment", {}).get("git_commit")])}
     constants = fit_time_model(table, space, source)
     save_constants(constants, args.out)
     print(json.dumps(asdict(constants), indent=2))

@@ -178,6 +178,44 @@ class FidelityDialExperiment(ExperimentConfig):
     backend_options: Dict[str, Any] = field(default_factory=dict)
 
 
+@dataclass
+class TableAblationSettings:
+    """Keyword arguments of ``ablations.table_ablation.run_table_ablation`` (null or empty = its default)."""
+
+    regressors: Optional[List[str]] = None
+    predictors: Optional[List[str]] = None
+    train_sizes: Optional[List[int]] = None
+    trials: int = 3
+    n_boot: int = 200
+    #: XGBoost's grid; empty = the small 2-setting grid of ablations.nb201_studies.SMALL_XGB_GRID.
+    xgboost_grid: Dict[str, Any] = field(default_factory=dict)
+    #: options of the cost features' network (harness.cost_features.CostFeatures ``network``); empty = defaults.
+    cost_network: Dict[str, Any] = field(default_factory=dict)
+    #: predictor name -> options of harness.search_space.accuracy_predictor.
+    predictor_options: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class TableAblationExperiment(ExperimentConfig):
+    """``ablations.table_ablation.run_table_ablation`` on the user's table named by the root ``table`` node."""
+
+    name: str = "table_ablation"
+    settings: TableAblationSettings = field(default_factory=TableAblationSettings)
+
+
+@dataclass
+class UserTableConfig:
+    """A user's own results table (``backends.user_table.load_user_table``)."""
+
+    path: str = MISSING
+    #: nb101, pnas, popnas or nb201
+    space: str = "nb101"
+    #: mean (repeats averaged) or keep
+    runs: str = "mean"
+    max_blocks: Optional[int] = None
+    max_vertices: Optional[int] = None
+
+
 # ---------------------------------------------------------------------------- backends
 @dataclass
 class BackendConfig:
@@ -393,6 +431,7 @@ class HarnessConfig:
     predictor: Any = None
     regressor: Any = None
     encoding: Any = None
+    table: Any = None
 
 
 #: (group, option, schema) of every config-group option; the option's YAML file names it first in its
@@ -403,6 +442,8 @@ SCHEMAS: tuple[tuple[str, str, type], ...] = (
     ("experiment", "search", SearchExperiment),
     ("experiment", "regressor_ablation", RegressorAblationExperiment),
     ("experiment", "fidelity_dial", FidelityDialExperiment),
+    ("experiment", "table_ablation", TableAblationExperiment),
+    ("table", "table", UserTableConfig),
     ("backend", "surrogate", SurrogateBackendConfig),
     ("backend", "training", TrainingBackendConfig),
     ("backend", "table", TableBackendConfig),
@@ -456,6 +497,8 @@ __all__ = [
     "PaperRastriginSettings", "PaperRegressorSettings", "PaperSearchSettings",
     "PaperSettings", "PredictorConfig", "ProcessExecutorConfig", "RegressorAblationExperiment",
     "RegressorConfig", "RunFolder", "SCHEMAS", "SearchConfig", "SearchExperiment", "SpaceConfig",
-    "SubmititExecutorConfig", "SurrogateBackendConfig", "TableBackendConfig", "TrainingBackendConfig",
+    "SubmititExecutorConfig", "SurrogateBackendConfig", "TableAblationExperiment", "TableAblationSettings",
+    "TableBackendConfig",
+    "TrainingBackendConfig", "UserTableConfig",
     "check_keys", "register_configs",
 ]

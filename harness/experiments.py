@@ -19,6 +19,10 @@ schema), so notebooks and tests call it without Hydra. The experiments
     ``tables/fidelity.csv``, the run's row of ``ablations.fidelity_dial.metrics(landscape)``
     (``clean_rank`` on NAS-Bench-201 only); the sweep aggregate adds the methods' order agreement
     and the quality-versus-tau figure.
+``table_ablation``
+    the time-regressor and accuracy-predictor ablations on a user's own
+    results table (``table.path``, ``table.space``), by
+    ``ablations.table_ablation.run_table_ablation``.
 ``regressor_ablation``
     one time regressor on one encoding, fitted on the cells trained before
     each step of a search and scored on the cells of that step (POPNAS 4.1):
@@ -401,6 +405,17 @@ def paper_run_tables(run_dir: str | Path | None, studies: list[str], tables: lis
     return folder, {name: pd.read_csv(folder / "tables" / f"{name}.csv") for name in tables}
 
 
+def run_table_ablation_experiment(config: Mapping[str, Any], output_dir: Path) -> None:
+    """The ``table_ablation`` experiment: ``ablations.table_ablation.run_table_ablation`` on ``config["table"]``."""
+    from ablations.table_ablation import run_table_ablation
+
+    table = config["table"]
+    run_table_ablation(table["path"], output_dir, space=table["space"], runs=table["runs"],
+                       max_blocks=table["max_blocks"], max_vertices=table["max_vertices"],
+                       seed=config["seed"],
+                       **{k: v for k, v in config["experiment"]["settings"].items() if v not in (None, {})})
+
+
 #: Experiment name -> runner and result tables.
 EXPERIMENTS: dict[str, Experiment] = {
     "paper": Experiment(run_paper_experiment),
@@ -415,6 +430,10 @@ EXPERIMENTS: dict[str, Experiment] = {
         ResultTable("fidelity", (), ("best_clean_accuracy", "best_noisy_accuracy", "oracle_clean_accuracy",
                                      "clean_top_fraction", "search_time", "cells_trained", "clean_rank")),
     ), _summarise_fidelity_dial),
+    "table_ablation": Experiment(run_table_ablation_experiment, (
+        ResultTable("table_time_regressors", ("regressor", "evaluation", "blocks"),
+                    ("mean_relative_error", "kendall_tau")),
+    )),
 }
 
 
@@ -436,6 +455,7 @@ def run_experiment(config: Mapping[str, Any], output_dir: str | Path) -> None:
 __all__ = [
     "EXPERIMENTS", "Experiment", "ResultTable", "SEARCHABLE_BACKENDS", "SubmititExecutor", "build_backend",
     "build_search", "build_space", "open_executor", "paper_run_tables", "run_experiment", "run_fidelity_dial",
-    "run_paper_experiment", "run_regressor_ablation", "run_search", "run_search_folder", "search_summary",
+    "run_paper_experiment", "run_regressor_ablation", "run_search", "run_search_folder", "run_table_ablation_experiment",
+    "search_summary",
     "shared_search_folder",
 ]

@@ -1072,6 +1072,12 @@ def nb201_accuracy_predictor(name: str, seed: int = 0) -> BaseEstimator:
     searches fit hundreds of predictors) and, unlike ridge alone, seeded
     (the members' subsets), so the searches' seeds change their choices.
     """
+    return tabular_accuracy_model(name, seed, NB201Features("onehot"))
+
+
+def tabular_accuracy_model(name: str, seed: int, features: BaseEstimator) -> BaseEstimator:
+    """The model ``name`` of :data:`NB201_PREDICTORS` (see :func:`nb201_accuracy_predictor`) on ``features``,
+    a transformer of some space's cell matrix (NB201's one-hot, or an NB101 encoding)."""
     if name not in NB201_PREDICTORS:
         raise ValueError(f"unknown predictor {name!r}; choose one of {NB201_PREDICTORS}")
     if name == "xgboost":
@@ -1082,7 +1088,7 @@ def nb201_accuracy_predictor(name: str, seed: int = 0) -> BaseEstimator:
         # a fixed budget of epochs: tol=0 and patience beyond max_iter turn early stopping off
         regressor = MLPRegressor(**MLP_SETTINGS, tol=0.0, n_iter_no_change=MLP_SETTINGS["max_iter"] + 1,
                                  random_state=seed)
-    model = Pipeline([("features", NB201Features("onehot")), ("regressor", regressor)])
+    model = Pipeline([("features", features), ("regressor", regressor)])
     if name.endswith("-ensemble"):
         return BaggingRegressor(model, n_estimators=ENSEMBLE_MEMBERS, max_samples=ENSEMBLE_FRACTION,
                                 bootstrap=False, random_state=seed)
@@ -1132,6 +1138,10 @@ class NB201Predictor(RegressorMixin, BaseEstimator):
             ops = nb201_cells(ops, where)
         return _NB201_SPACE.to_matrix(_NB201_SPACE.batch(np.asarray(ops)))
 
+    def _unfitted_model(self) -> BaseEstimator:
+        """The model ``fit`` clones and fits (subclasses for other spaces change its features)."""
+        return nb201_accuracy_predictor(self.model, int(self.seed))
+
     def fit(self, X: Any, y: Any) -> "NB201Predictor":
         """Fit the model on the cells of ``X`` and accuracies ``y`` (fractions in [0, 1])."""
         if self.model not in NB201_PREDICTORS:
@@ -1140,7 +1150,7 @@ class NB201Predictor(RegressorMixin, BaseEstimator):
         target = _as_targets(y, len(matrix))
         if len(matrix) < ENSEMBLE_MEMBERS:
             raise ValueError(f"NB201Predictor needs at least {ENSEMBLE_MEMBERS} cells, got {len(matrix)}")
-        self.model_ = fit_quietly(nb201_accuracy_predictor(self.model, int(self.seed)), matrix, target)
+        self.model_ = fit_quietly(self._unfitted_model(), matrix, target)
         self.train_matrix_, self.train_target_ = matrix, target
         self.n_features_in_ = matrix.shape[1]
         return self
@@ -1173,4 +1183,5 @@ __all__ = [
     "fit_quietly",
     "make_predictor",
     "nb201_accuracy_predictor",
+    "tabular_accuracy_model",
 ]

@@ -449,8 +449,96 @@ def nb201_time_regressor(name: str, encoding: str = "onehot",
         raise ValueError(f"encoding must be one of {NB201_ENCODINGS}, got {encoding!r}")
     if name == "block_sum":
         return NB201BlockSumRegressor()
+    return feature_time_regressor(name, NB201Features(encoding), xgboost_grid)
+
+
+def feature_time_regressor(name: str, features: BaseEstimator,
+                           xgboost_grid: Mapping[str, Sequence] | None = None) -> BaseEstimator:
+    """``Pipeline(features, make_regressor(name))``, XGBoost on ``xgboost_grid`` (``None``: POPNAS's grid);
+    ``"mean"`` is the training mean (no features)."""
     if name == "mean":
         return DummyRegressor(strategy="mean")
     options = {"param_grid": dict(xgboost_grid)} if name == "xgboost" and xgboost_grid is not None else {}
-    return Pipeline([("features", NB201Features(encoding)), ("regressor", make_regressor(name, **options))])
+    return Pipeline([("features", features), ("regressor", make_regressor(name, **options))])
+
+
+class NB101BlockSumRegressor(RegressorMixin, BaseEstimator):
+    """POPNAS's block-sum heuristic on NAS-Bench-101-style cells: parent's time plus the last vertex's cost.
+
+    A cell's *parent* is the cell with its last operator vertex bypassed
+    (:meth:`~harness.nb101_space.NB101Space.bypass_last`: one vertex fewer,
+    as POPNAS's parent has one block fewer), and that vertex's cost is its
+    operator's marginal time alone, ``T(input -> op -> output) - T(input ->
+    output)``, POPNAS's ``T1`` less the network around the cell that the
+    parent's time already counts. An unmeasured parent falls back to its own
+    parent (recursively, down to the size-0 cell), adding each bypassed
+    vertex's cost; an unmeasured one-vertex chain costs the mean measured
+    marginal cost. A cell's own time is never looked up; the size-0 cell
+    predicts its own time.
+
+    ``X`` is the matrix of :meth:`NB101Space.to_matrix`; ``fit`` needs the
+    size-0 cell and at least one one-vertex chain among its rows.
+
+    Attributes
+    ----------
+    cell_keys_, cell_times_:
+        sorted keys of the measured cells and their mean times.
+    marginal_:
+        ``(3,)`` marginal cost of each inner operator (``harness.nb101_space.INNER_OPERATORS``).
+    empty_time_:
+        the size-0 cell's mean time.
+    n_features_in_:
+        width of the cell matrix.
+    """
+
+    def fit(self, X, y):
+        """Remember the measured times (averaged over repeated cells) and the marginal operator costs."""
+        from harness.nb101_features import nb101_cells, nb101_space_of
+        from harness.nb101_space import INNER_OPERATORS, NB101_OPERATORS
+
+        cells = nb101_cells(X, "NB101BlockSumRegressor.fit X")
+        y = np.asarray(y, dtype=np.float64).reshape(-1)
+        if len(y) != len(cells):
+            raise ValueError(f"NB101BlockSumRegressor.fit: {len(cells)} cells but {len(y)} times")
+        _check_times(y, "NB101BlockSumRegressor.fit y")
+        space, _ = nb101_space_of(X, "NB101BlockSumRegressor.fit X")
+        self.cell_keys_, self.cell_times_ = _mean_by_key(space.keys(cells), y)
+        empty, found = _lookup(self.cell_keys_, self.cell_times_, space.keys(space.empty_cells(1)))
+        if not found[0]:
+            raise ValueError("NB101BlockSumRegressor needs the size-0 cell (input -> output) among the training rows")
+        chains = space.parse_many([f"input|{NB101_OPERATORS[o]}|output;0>1,1>2" for o in INNER_OPERATORS])
+        single, measured = _lookup(self.cell_keys_, self.cell_times_, space.keys(chains))
+        if not measured.any():
+            raise ValueError("NB101BlockSumRegressor needs one-vertex chains (input -> op -> output) among the "
+                             "training rows")
+        marginal = single - empty[0]
+        self.marginal_ = np.where(measured, marginal, marginal[measured].mean())
+        self.empty_time_ = float(empty[0])
+        self.n_features_in_ = np.asarray(X).shape[1]
+        return self
+
+    def predict(self, X) -> np.ndarray:
+        """Block-sum time of every cell of ``X``."""
+        from harness.nb101_features import nb101_cells, nb101_space_of
+        from harness.nb101_space import INNER_OPERATORS
+
+        check_is_fitted(self)
+        if np.asarray(X).shape[1] != self.n_features_in_:
+            raise ValueError(f"NB101BlockSumRegressor X has {np.asarray(X).shape[1]} columns, fitted on "
+                             f"{self.n_features_in_}")
+        cells = nb101_cells(X, "NB101BlockSumRegressor X")
+        space, _ = nb101_space_of(X, "NB101BlockSumRegressor X")
+        prediction = np.where(cells.num_blocks == 0, self.empty_time_, np.nan)
+        added = np.zeros(len(cells))
+        pending = np.flatnonzero(cells.num_blocks > 0)
+        current = cells.take(pending)
+        while pending.size:
+            current, removed = space.bypass_last(current)
+            added[pending] += self.marginal_[removed.astype(np.intp) - INNER_OPERATORS[0]]
+            time, found = _lookup(self.cell_keys_, self.cell_times_, space.keys(current))
+            found |= current.num_blocks == 0  # the size-0 cell is always measured
+            prediction[pending[found]] = np.where(current.num_blocks == 0, self.empty_time_, time)[found] \
+                + added[pending[found]]
+            pending, current = pending[~found], current.take(~found)
+        return prediction
 

@@ -1,8 +1,9 @@
 """The search-space protocol the searches, predictors and time regressors are written against.
 
-Two spaces implement it: :class:`harness.space.CellSpace` (PNAS's and
-POPNAS's cells of blocks) and :class:`harness.nb201_space.NB201Space`
-(NAS-Bench-201's 6-edge cells). What the searches need of a space is:
+Three spaces implement it: :class:`harness.space.CellSpace` (PNAS's and
+POPNAS's cells of blocks), :class:`harness.nb201_space.NB201Space`
+(NAS-Bench-201's 6-edge cells) and :class:`harness.nb101_space.NB101Space`
+(NAS-Bench-101's graph cells; size = operator vertices). What the searches need of a space is:
 
 * text: ``parse_many`` (texts -> batch) and ``format`` / ``format_array``
   (batch -> canonical texts; a cell's text is its identity in every table);
@@ -113,9 +114,13 @@ def accuracy_predictor(space: SearchSpace, name: str, *, seed: int = 0, **option
     On a :class:`~harness.space.CellSpace`: PNAS's torch models
     (:func:`harness.predictors.make_predictor`, sized by the space); on an
     :class:`~harness.nb201_space.NB201Space`: the tabular
-    :class:`harness.predictors.NB201Predictor`. Both have ``get_state`` /
+    :class:`harness.predictors.NB201Predictor`; on an
+    :class:`~harness.nb101_space.NB101Space`: the same tabular models on
+    NB101 features (:class:`harness.nb101_features.NB101Predictor`). All have ``get_state`` /
     ``set_state`` for the searches' checkpoints.
     """
+    from harness.nb101_features import NB101Predictor
+    from harness.nb101_space import NB101Space
     from harness.nb201_space import NB201Space
     from harness.predictors import NB201Predictor, make_predictor
     from harness.space import CellSpace
@@ -124,6 +129,8 @@ def accuracy_predictor(space: SearchSpace, name: str, *, seed: int = 0, **option
         return make_predictor(name, max_blocks=space.max_blocks, lookback=space.lookback, seed=seed, **options)
     if isinstance(space, NB201Space):
         return NB201Predictor(model=name, seed=seed, **options)
+    if isinstance(space, NB101Space):
+        return NB101Predictor(model=name, seed=seed, **options)
     raise TypeError(f"no accuracy predictor for the space {space!r}")
 
 
@@ -137,11 +144,15 @@ def time_regressor(space: SearchSpace, integer_features: bool = False):
     dynamic re-index, no inputs, sliding blocks). On an
     :class:`~harness.nb201_space.NB201Space`: NNLS on the one-hot
     (edge, operator) features, the additive model with one non-negative cost
-    per operator on each edge.
+    per operator on each edge. On an :class:`~harness.nb101_space.NB101Space`:
+    NNLS on the adjacency-plus-operators features, one non-negative cost per
+    edge and per (vertex, operator).
     """
     import dataclasses
 
     from harness.encodings import PAPER_VARIANTS
+    from harness.nb101_features import nb101_time_regressor
+    from harness.nb101_space import NB101Space
     from harness.nb201_space import NB201Space
     from harness.regressors import make_time_regressor, nb201_time_regressor
     from harness.space import CellSpace
@@ -154,4 +165,6 @@ def time_regressor(space: SearchSpace, integer_features: bool = False):
         raise ValueError(f"integer_time_features applies to PNAS/POPNAS cells only, not to {space!r}")
     if isinstance(space, NB201Space):
         return nb201_time_regressor("nnls")
+    if isinstance(space, NB101Space):
+        return nb101_time_regressor("nnls")
     raise TypeError(f"no time regressor for the space {space!r}")

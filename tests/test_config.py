@@ -56,7 +56,7 @@ def test_groups_match_the_registries():
     assert options("search") == {cls.name for cls in (PNAS, POPNAS, RandomSearch, RegularizedEvolution)} | {
         "popnas_v1"}
     assert options("executor") == {"serial", "process", "submitit_local", "submitit_slurm", "dask_local"}
-    assert options("experiment") == {"paper", "search", "regressor_ablation", "fidelity_dial"}
+    assert options("experiment") == {"paper", "search", "regressor_ablation", "fidelity_dial", "table_ablation"}
 
 
 @pytest.mark.parametrize("group", ["backend", "predictor", "regressor", "encoding", "search", "executor"])

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import backends
-from ablations.search_comparisons import popnas_fronts, popnas_table8, popnas_time_limit
+from ablations.search_comparisons import REFERENCED_SPEED_UP, popnas_fronts, popnas_table8, popnas_time_limit
 from harness import CellSpace
 from harness.encodings import TruncatedPredictionFeatures
 from harness.regressors import NNLSRegressor
@@ -240,6 +240,12 @@ def test_table8_compares_every_front_with_pnas():
     assert table[("best cell accuracy, change versus PNAS [%]", "v1")] == pytest.approx(100 * (0.7 / 0.8 - 1))
     last = "mean accuracy of the last step's cells, change versus PNAS [%]"
     assert table[(last, "strict")] == pytest.approx(100 * (0.6 / 0.7 - 1))
+    # the same speed-up in units of each run's step-1 time (the same cell, the same time here)
+    assert table[(REFERENCED_SPEED_UP, "v1")] == pytest.approx(300 / 180)
+    # v1 recorded on a machine running twice as fast: its plain speed-up doubles, the referenced one does not
+    fast = popnas_table8(pnas, {"v1": v1.assign(train_time=v1["train_time"] / 2)}).set_index("quantity")["value"]
+    assert fast[speedup] == pytest.approx(2 * 300 / 180)
+    assert fast[REFERENCED_SPEED_UP] == pytest.approx(300 / 180)
     # one run is the strict front, as before
     assert popnas_table8(pnas, strict)["front"].tolist().count("strict") > 0
 
@@ -263,3 +269,25 @@ def test_time_limit_table():
     assert table["search training time [min]"].tolist() == [3.0, 2.5]
     assert table["best cell accuracy"].tolist() == [0.8, 0.6]
     assert np.isnan(table["time_limit"].iloc[0]) and table["time_limit"].iloc[1] == 100.0
+
+
+def test_speed_up_explanation_reads_its_numbers_from_the_tables():
+    import pandas as pd
+
+    from ablations.search_comparisons import LAST_STEP_CHANGE, REFERENCED_SPEED_UP, speed_up_explanation
+
+    fronts = pd.DataFrame([
+        {"source": "surrogate", "search": "pnas", "front": "-", "step": step, "quantity": "cells trained",
+         "value": 256.0} for step in (1, 2, 3)] + [
+        {"source": "surrogate", "search": "popnas", "front": "v1", "step": step, "quantity": quantity,
+         "value": value} for step, quantity, value in ((2, "cells trained", 256.0), (3, "cells trained", 200.0),
+                                                       (2, "front size", 400.0), (3, "front size", 200.0))])
+    table8 = pd.DataFrame([
+        {"source": "surrogate", "search": "popnas", "front": "v1", "quantity": quantity, "value": value}
+        for quantity, value in (("speed-up of POPNAS over PNAS (training time)", 2.04), (REFERENCED_SPEED_UP, 1.4),
+                                ("best cell accuracy, change versus PNAS [%]", -1.5), (LAST_STEP_CHANGE, -13.0))])
+    assert speed_up_explanation(table8, fronts) == (
+        "surrogate, v1 front: its front held 300 children on average, so it trained 228.0 cells per step after "
+        "the first against PNAS's 256.0; total training time 2.04x shorter (1.40x in units of each run's step-1 "
+        "time), best cell -1.5 %, last step's mean "
+        "accuracy -13.0 %.")

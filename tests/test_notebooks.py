@@ -10,6 +10,7 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.conftest import REPO_ROOT
+from tests.tiny_tables import write_tiny_table
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
 
@@ -22,6 +23,10 @@ SMALLER = {
     "pnas_vs_popnas": {"searches": {"max_blocks": 3, "K": 8}, "measured_table": "none"},
     "fidelity_and_rastrigin": {"rastrigin": {"table4_3_repetitions": 3, "table5_4_repetitions": 3,
                                              "resolution_3d": 12, "resolution": 12}},
+    # the table path is added by the test (a tiny NAS-Bench-101 table it writes)
+    "own_table": {"table": {"space": "nb101"},
+                  "settings": {"trials": 1, "n_boot": 20, "train_sizes": [16], "predictors": ["ridge"],
+                               "xgboost_grid": XGBOOST_GRID}},
 }
 
 
@@ -42,7 +47,11 @@ def test_notebook_runs_on_tiny_settings(name, tmp_path, monkeypatch):
     """No run folder given: the notebook runs its studies into a temporary folder and plots them."""
     monkeypatch.setenv("POPNAS_RUN_DIR", "")
     monkeypatch.delenv("MPLBACKEND", raising=False)  # CI sets Agg; the kernel must use its inline backend
-    monkeypatch.setenv("POPNAS_NOTEBOOK_SETTINGS", json.dumps(SMALLER[name]))
+    settings = SMALLER[name]
+    if name == "own_table":
+        path = write_tiny_table(tmp_path / "own.csv", "nb101")
+        settings = {**settings, "table": {**settings["table"], "path": str(path)}}
+    monkeypatch.setenv("POPNAS_NOTEBOOK_SETTINGS", json.dumps(settings))
     monkeypatch.setenv("TMPDIR", str(tmp_path))  # the notebook's temporary run folder goes here
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("MKL_NUM_THREADS", "1")

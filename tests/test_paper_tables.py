@@ -48,6 +48,7 @@ SMALL_SETTINGS = {
     "nb201": {"time_regressors": {"repetitions": 1, "K": 32,
                                   "xgboost_grid": {"max_depth": [2], "n_estimators": [20]}},
               "predictor_ranking": {"trials": 1, "n_boot": 50, "K": 64},
+              "train_sizes": {"sizes": [8, 64], "trials": 2, "n_boot": 50},
               "searches": {"seeds": 3, "K": 4, "datasets": ["cifar10"], "devices": ["lat_gold_6226", "lat_pixel3"]}},
     "fidelity_dial_nb201": {"seeds": [0, 1], "K": 4},
 }
@@ -127,6 +128,9 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
     "nb201_predictor_ranking": {"fit_blocks": SETTING, "eval_blocks": SETTING, "confidence": SETTING,
                                 **dict.fromkeys(["value", "std_over_trials", "std_error", "ci_low", "ci_high"],
                                                 PREDICTOR)},
+    # accuracy predictors' and latency regressors' rows share the columns: the regressors' class is the looser
+    "nb201_train_sizes": {"confidence": SETTING, **dict.fromkeys(["value", "std_over_trials", "ci_low", "ci_high"],
+                                                                 REGRESSOR)},
     "nb201_pnas_vs_popnas": dict.fromkeys(
         ["evaluated", "search_cost", *(f"{metric}{part}" for metric in metric_names(BUDGET_QUANTILES)
                                        for part in ("", "_ci_low", "_ci_high"))], SEARCH_SCORES),
@@ -155,7 +159,7 @@ def _tolerances(table_id: str, frame: pd.DataFrame) -> dict[str, dict[str, float
 TABLE_IDS = ["space_counts", "surrogate_calibration", "popnas_table3", "popnas_table4", "popnas_table5",
              "popnas_table6", "popnas_table7", "popnas_table8", "popnas_fronts", "popnas_time_limit", "pnas_table1", "pnas_fig4", "thesis_table4_3",
              "thesis_table5_4", "thesis_kendall_fidelity", "fidelity_dial", "fidelity_dial_order",
-             "nb201_time_regressors", "nb201_predictor_ranking",
+             "nb201_time_regressors", "nb201_predictor_ranking", "nb201_train_sizes",
              "nb201_pnas_vs_popnas", "nb201_pnas_vs_popnas_tests", "fidelity_dial_nb201", "fidelity_dial_nb201_order"]
 
 
@@ -175,6 +179,8 @@ def test_outputs_written(tables):
     written = {p.stem for p in (folder / "tables").glob("*.csv")}
     assert set(TABLE_IDS) <= written
     assert len(list((folder / "figures").glob("*.png"))) >= 5
+    for target in ("cifar10", "lat_gold_6226"):
+        assert (folder / "figures" / f"nb201_train_sizes_{target}.png").exists()
     report = (folder / "report.md").read_text()
     for table_id in TABLE_IDS:
         assert f"## `{table_id}`" in report

@@ -7,11 +7,12 @@ import numpy as np
 import pytest
 
 from harness import CellSpace
+from harness.nb101_space import NB101Space
 from harness.nb201_space import NB201Space
 from harness.search_space import CellBatchLike, SearchSpace, accuracy_predictor, time_regressor
 
 SPACES = {"pnas-B3": CellSpace.pnas(max_blocks=3), "popnas-B3-lookback1": CellSpace.popnas(max_blocks=3, lookback=1),
-          "nb201": NB201Space()}
+          "nb201": NB201Space(), "nb101-V6": NB101Space(max_vertices=6)}
 
 
 @pytest.fixture(params=list(SPACES), scope="module")
@@ -85,7 +86,7 @@ def test_empty_cells_concat_and_unique(space):
 
 
 def test_mutate_changes_each_cell_once(space):
-    parents = space.sample(200, 2, seed=4)
+    parents = space.sample(min(200, space.num_unique_cells(2)), 2, seed=4)
     children = space.mutate(parents, np.random.default_rng(0))
     assert len(children) == len(parents)
     space.validate(children)

@@ -81,3 +81,18 @@ def test_bad_tables_are_refused(tmp_path):
         backends.make("surrogate", operator_costs={"sep3x3": 1.0})
     with pytest.raises(ValueError, match="time_growth=-0.5 makes 5-block cells"):
         backends.make("surrogate", time_growth=-0.5)
+
+
+def test_the_command_fits_the_chosen_recordings_only(tmp_path):
+    space = CellSpace.pnas(max_blocks=3)
+    table = _measured(space)
+    # a second recording of the same cells on a machine twice as slow: left out by default
+    both = pd.concat([table.assign(strategy="pnas"), table.assign(strategy="popnas_v1",
+                                                                  train_time=2 * table["train_time"])])
+    both.to_parquet(tmp_path / "t.parquet")
+    main(["--table", str(tmp_path / "t.parquet"), "--out", str(tmp_path / "c.json"), "--strategies", "pnas"])
+    loaded = load_constants(tmp_path / "c.json")
+    assert loaded.source["rows"] == len(table) and loaded.source["strategies"] == "pnas"
+    assert loaded.operator_costs["sep3x3"] == pytest.approx(KNOWN["operator_costs"]["sep3x3"], rel=1e-4)
+    with pytest.raises(ValueError, match=r"--strategies: \['popnas'\] not in"):
+        main(["--table", str(tmp_path / "t.parquet"), "--out", str(tmp_path / "c.json"), "--strategies", "popnas"])

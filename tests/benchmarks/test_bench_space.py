@@ -32,3 +32,26 @@ def test_surrogate_evaluate_dataframe_one_million_cells(benchmark):
     assert frame["cell"].iloc[7] == backend.space.format(cells[7])  # the text column, built in full
     # issue 15's target: >= 1.5 million cells a second, text column included
     benchmark.extra_info["cells_per_second"] = len(frame) / benchmark.stats.stats.min
+
+
+def test_nb101_expand_a_thousand_four_vertex_cells(benchmark):
+    """NAS-Bench-101 expansion: enumerate, canonicalise and de-duplicate every child of 1,000 cells."""
+    from harness.nb101_space import NB101Space
+
+    space = NB101Space()
+    parents = space.sample(1000, 2, seed=0, replace=True)
+    children = benchmark.pedantic(space.expand, args=(parents,), rounds=3, iterations=1)
+    assert (children.num_blocks == 3).all()
+    benchmark.extra_info["children"] = len(children)
+
+
+def test_nb101_canonical_keys_of_100k_cells(benchmark):
+    """Canonicalising redrawn cells (the parse / load path) for 100,000 cells."""
+    import numpy as np
+
+    from harness.nb101_space import NB101Space
+
+    space = NB101Space(max_vertices=6)
+    cells = space.sample(100_000, 4, seed=1, replace=True)
+    adjacency, ops = benchmark.pedantic(space._canonical, args=(cells.adjacency, cells.ops), rounds=3, iterations=1)
+    np.testing.assert_array_equal(ops, cells.ops)
