@@ -119,6 +119,22 @@ class FidelityDialSettings:
 
 
 @dataclass(frozen=True)
+class FidelityDialNB201Settings:
+    """The fidelity_dial study on NAS-Bench-201's real accuracies through the copula, reduced (the full
+    study, 20 seeds, is the sweep on the nb201 landscape, README)."""
+
+    K: int = 32
+    taus: tuple[float, ...] = FIDELITY_TAUS
+    methods: tuple[str, ...] = FIDELITY_METHODS
+    #: a count (seeds 0 .. n-1) or the seeds.
+    seeds: int | tuple[int, ...] = 10
+    predictor: str = "ridge-ensemble"
+    #: the NB201 backend's accuracy dataset and latency device; None = its defaults.
+    dataset: str | None = None
+    cost: str | None = None
+
+
+@dataclass(frozen=True)
 class PaperSettings:
     """Everything the main job's studies read, with their defaults (the papers' scale, except where a
     field says otherwise)."""
@@ -148,6 +164,7 @@ class PaperSettings:
     pnas_table1: Mapping[str, Any] = field(default_factory=dict)
     nb201: NB201Settings = field(default_factory=NB201Settings)
     fidelity_dial: FidelityDialSettings = field(default_factory=FidelityDialSettings)
+    fidelity_dial_nb201: FidelityDialNB201Settings = field(default_factory=FidelityDialNB201Settings)
 
     @classmethod
     def of(cls, settings: PaperSettings | Mapping[str, Any] | None) -> PaperSettings:
@@ -219,6 +236,6 @@ class PaperSettings:
 
 
 __all__ = [
-    "FidelityDialSettings", "NB201Settings", "NO_MEASURED_TABLE", "PaperSettings", "PredictorSettings",
+    "FidelityDialNB201Settings", "FidelityDialSettings", "NB201Settings", "NO_MEASURED_TABLE", "PaperSettings", "PredictorSettings",
     "RastriginSettings", "RegressorSettings", "SETTINGS_KEY", "SearchSettings", "TimeLimitSettings",
 ]

@@ -100,16 +100,26 @@ class GaussianCopula:
     (no ties are created for values outside the sample). For speed, both
     directions are tabulated once on a uniform grid and then read by
     index arithmetic instead of a binary search per value.
+
+    By default the reference's distinct values are spread evenly (a sample of a continuous
+    quantity, where ties are accidents). With ``population=True`` the reference is the whole
+    population and its ties are real (NAS-Bench-201's 15,625 accuracies take 5,735 values): each
+    distinct value keeps its share of the population and sits at its mid-rank, so the population's
+    normal scores are standard normal up to the ties and Greiner's relation holds for it (see
+    ``backends.nb201``). Without ties both give the same map.
     """
 
     _GRID = 1 << 16
 
-    def __init__(self, reference: np.ndarray) -> None:
-        ref = np.unique(np.asarray(reference, dtype=np.float64))
+    def __init__(self, reference: np.ndarray, *, population: bool = False) -> None:
+        ref, counts = np.unique(np.asarray(reference, dtype=np.float64), return_counts=True)
         if len(ref) < 10:
             raise ValueError(f"a copula needs at least 10 distinct reference values, got {len(ref)}")
         n = len(ref)
-        z = special.ndtri((np.arange(n) + 0.5) / n)
+        if population:
+            z = special.ndtri((np.cumsum(counts) - counts / 2.0) / counts.sum())
+        else:
+            z = special.ndtri((np.arange(n) + 0.5) / n)
         tail = max(n // 10, 1)
         span = ref[-1] - ref[0]
         # extend both ends linearly in normal-score space to +-8.5 sd

@@ -49,6 +49,7 @@ SMALL_SETTINGS = {
               "predictor_ranking": {"trials": 1, "n_boot": 50, "K": 64},
               "train_sizes": {"sizes": [8, 64], "trials": 2, "n_boot": 50},
               "searches": {"seeds": 3, "K": 4, "datasets": ["cifar10"], "devices": ["lat_gold_6226", "lat_pixel3"]}},
+    "fidelity_dial_nb201": {"seeds": [0, 1], "K": 4},
 }
 
 @dataclass(frozen=True)
@@ -91,7 +92,9 @@ PREDICTOR = Tolerance(1e-7, 1e-10, "ranks of float64 predictions that agree to ~
 #: means, t-intervals and Wilcoxon statistics): the searches decide on the stated grids, so the evaluated
 #: cells are the same on every machine, and the scores are float64 sums over those cells (~1e-15
 #: relative); a different evaluated cell moves a run's regret by >= 0.01 points or its hypervolume by a
-#: strip of the front, far above 1e-9.
+#: strip of the front, far above 1e-9. The same holds for the fidelity_dial on NAS-Bench-201 (the picked
+#: cells' real accuracies and exact ranks; the copula noise is float64 numpy on hashed draws): another
+#: picked cell moves a mean by >= 1e-5 and a rank by >= 0.5.
 SEARCH_SCORES = Tolerance(1e-9, 1e-12, "float64 sums over the same evaluated table cells")
 
 #: Tolerance class of every float column, per table (columns not listed are integers: exact).
@@ -131,6 +134,8 @@ TOLERANCES: dict[str, dict[str, Tolerance]] = {
         ["evaluated", "search_cost", *(f"{metric}{part}" for metric in metric_names(BUDGET_QUANTILES)
                                        for part in ("", "_ci_low", "_ci_high"))], SEARCH_SCORES),
     "nb201_pnas_vs_popnas_tests": dict.fromkeys(["mean_difference", "statistic", "p_value"], SEARCH_SCORES),
+    "fidelity_dial_nb201": {"tau": SETTING, **dict.fromkeys(["mean", "std", "ci_low", "ci_high"], SEARCH_SCORES)},
+    "fidelity_dial_nb201_order": {"tau": SETTING, "reference_tau": SETTING, "kendall_tau_to_reference": SEARCH_SCORES},
 }
 
 
@@ -154,7 +159,7 @@ TABLE_IDS = ["space_counts", "surrogate_calibration", "popnas_table3", "popnas_t
              "popnas_table6", "popnas_table7", "popnas_table8", "popnas_fronts", "popnas_time_limit", "pnas_table1", "pnas_fig4", "thesis_table4_3",
              "thesis_table5_4", "thesis_kendall_fidelity", "fidelity_dial", "fidelity_dial_order",
              "nb201_time_regressors", "nb201_predictor_ranking", "nb201_train_sizes",
-             "nb201_pnas_vs_popnas", "nb201_pnas_vs_popnas_tests"]
+             "nb201_pnas_vs_popnas", "nb201_pnas_vs_popnas_tests", "fidelity_dial_nb201", "fidelity_dial_nb201_order"]
 
 
 def test_every_table_has_its_tolerances():

@@ -27,7 +27,7 @@ from harness.space import EMPTY, CellBatch, CellSpace
 #: Few epochs: enough for tests about shapes, seeds, folds and state, not about learning.
 QUICK = {"epochs": 3}
 
-#: How far stacked (batched) MLP members may be from the same members trained one by one. Both do the
+#: How far stacked (batched) MLP or LSTM members may be from the same members trained one by one. Both do the
 #: same float64 arithmetic but for the order of some sums (batched products, the first layer through
 #: the token table); measured differences are ~1e-15 after 200 epochs, so 1e-9, the grid the searches
 #: rank predictions on (harness.search.pareto.ACCURACY_RESOLUTION), is a bound with a wide margin that
@@ -138,29 +138,33 @@ def test_ensemble_members_fit_from_scratch_on_different_four_fifths(mixed):
 
 def _one_by_one(ensemble: EnsemblePredictor, cells, y) -> EnsemblePredictor:
     """``ensemble`` fitted with its members trained one after another by the autograd modules (the
-    generic path LSTMs take), instead of as one stacked model."""
+    generic reference path), instead of as one stacked model."""
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(MLPPredictor, "_fit_members", classmethod(_NeuralPredictor._fit_members.__func__))
+        for cls in (MLPPredictor, LSTMPredictor):
+            patch.setattr(cls, "_fit_members", classmethod(_NeuralPredictor._fit_members.__func__))
         return ensemble.fit(cells, y)
 
 
+@pytest.mark.parametrize("name", ["mlp-ensemble", "lstm-ensemble"])
 @pytest.mark.parametrize("options", [
     {"epochs": 40},                       # one minibatch per epoch, one fused Adam for all members
     {"epochs": 6, "batch_size": 16},      # 61 cells: members of 48 and 49 cells run 3 and 4 minibatches
     {"epochs": 5, "batch_size": 7, "lr": None, "output_bias": None},
 ])
-def test_stacked_mlp_ensemble_agrees_with_members_trained_one_by_one(pnas_space, surrogate, options):
+def test_stacked_ensemble_agrees_with_members_trained_one_by_one(pnas_space, surrogate, name, options):
+    if name == "lstm-ensemble":  # the LSTM's reference fit is slow: fewer epochs, the same cases
+        options = {**options, "epochs": max(2, options["epochs"] // 4)}
     cells = CellBatch.concat([pnas_space.sample(12, b, seed=b) for b in range(1, 6)]
                              + [pnas_space.sample(1, 5, seed=99)])
     y = surrogate.evaluate(cells)["accuracy"].to_numpy()
-    stacked = make_predictor("mlp-ensemble", seed=4, **options).fit(cells, y)
-    alone = _one_by_one(make_predictor("mlp-ensemble", seed=4, **options), cells, y)
+    stacked = make_predictor(name, seed=4, **options).fit(cells, y)
+    alone = _one_by_one(make_predictor(name, seed=4, **options), cells, y)
     queries = pnas_space.sample(500, 5, seed=3)
     np.testing.assert_allclose(stacked.predict(queries), alone.predict(queries), rtol=0, atol=BATCHED_ATOL)
     for key, value in alone.get_state().items():
         np.testing.assert_allclose(stacked.get_state()[key], value, rtol=0, atol=BATCHED_ATOL, err_msg=key)
     # and the fit did learn something: the members moved away from their initial weights
-    start = make_predictor("mlp-ensemble", seed=4, **{**options, "epochs": 1}).fit(cells, y)
+    start = make_predictor(name, seed=4, **{**options, "epochs": 1}).fit(cells, y)
     assert not np.allclose(start.predict(queries), stacked.predict(queries), atol=1e-4)
 
 

@@ -158,20 +158,25 @@ class RegressorAblationExperiment(ExperimentConfig):
 @dataclass
 class FidelityDialExperiment(ExperimentConfig):
     """One run of the ``fidelity_dial`` study (``ablations.fidelity_dial.fidelity_run``): the search
-    ``method`` with the job's seed on the surrogate at evaluator fidelity ``tau``."""
+    ``method`` with the job's seed on ``landscape`` (``surrogate`` or ``nb201``) at evaluator
+    fidelity ``tau``."""
 
     name: str = "fidelity_dial"
     method: str = "pnas"
     tau: float = 1.0
-    max_blocks: int = 5
+    #: ``surrogate`` (noisy Rastrigin over PNAS cells) or ``nb201`` (NAS-Bench-201 through the copula).
+    landscape: str = "surrogate"
+    #: the surrogate's cell size (null: 5); NAS-Bench-201 has its own, leave it null there.
+    max_blocks: Optional[int] = None
     K: int = 256
-    #: uniform cells the picked cell's clean accuracy is ranked among.
+    #: uniform cells the picked cell's clean accuracy is ranked among (surrogate; exact on nb201).
     rank_sample: int = 100_000
-    #: PNAS's and POPNAS's accuracy predictor (``harness.predictors.make_predictor``) and its options.
-    predictor: str = "mlp-ensemble"
-    predictor_options: Dict[str, Any] = field(default_factory=lambda: {"output_bias": None})
-    #: other options of the surrogate (not ``tau``).
-    surrogate: Dict[str, Any] = field(default_factory=dict)
+    #: PNAS's and POPNAS's accuracy predictor and its options (null: the landscape's default,
+    #: ``ablations.fidelity_dial.LANDSCAPES``).
+    predictor: Optional[str] = None
+    predictor_options: Dict[str, Any] = field(default_factory=dict)
+    #: other options of the backend (not ``tau``): the surrogate's, or NB201's dataset, cost, data_dir.
+    backend_options: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

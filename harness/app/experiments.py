@@ -14,9 +14,10 @@ schema), so notebooks and tests call it without Hydra. The experiments
     training time so far) and ``top_accuracy.csv`` (POPNAS Table 7's
     layout).
 ``fidelity_dial``
-    one search (``experiment.method``) with one seed on the surrogate at one evaluator fidelity
-    (``experiment.tau``): ``tables/fidelity.csv``, the run's row of
-    ``ablations.fidelity_dial.METRICS``; the sweep aggregate adds the methods' order agreement
+    one search (``experiment.method``) with one seed on the surrogate or NAS-Bench-201
+    (``experiment.landscape``) at one evaluator fidelity (``experiment.tau``):
+    ``tables/fidelity.csv``, the run's row of ``ablations.fidelity_dial.metrics(landscape)``
+    (``clean_rank`` on NAS-Bench-201 only); the sweep aggregate adds the methods' order agreement
     and the quality-versus-tau figure.
 ``table_ablation``
     the time-regressor and accuracy-predictor ablations on a user's own
@@ -68,7 +69,8 @@ SEARCHABLE_BACKENDS: tuple[str, ...] = ("surrogate", "training", "table")
 class ResultTable:
     """A table each job writes to ``tables/<name>.csv``, as the sweep aggregate reads it.
 
-    ``keys`` identify a row within a job; ``values`` are the columns averaged over seeds.
+    ``keys`` identify a row within a job; ``values`` are the columns averaged over seeds (a job's
+    table may lack some, when the experiment measures them only in some settings).
     """
 
     name: str
@@ -216,15 +218,16 @@ def run_regressor_ablation(config: HarnessConfig, output_dir: Path) -> None:
 def run_fidelity_dial(config: HarnessConfig, output_dir: Path) -> None:
     """The ``fidelity_dial`` experiment: one (method, tau, seed) run of ``ablations.fidelity_dial``, its
     row in ``tables/fidelity.csv``."""
-    from ablations.fidelity_dial import METRICS, fidelity_run
+    from ablations.fidelity_dial import fidelity_run, metrics
 
     experiment = config.experiment
     row = fidelity_run(
-        experiment.method, experiment.tau, config.seed,
+        experiment.method, experiment.tau, config.seed, landscape=experiment.landscape,
         max_blocks=experiment.max_blocks, K=experiment.K, rank_sample=experiment.rank_sample,
         predictor=experiment.predictor, predictor_options=experiment.predictor_options,
-        surrogate_options=experiment.surrogate, output_dir=output_dir / "search")
-    atomic_write_frame(pd.DataFrame([{k: row[k] for k in METRICS}]), output_dir / "tables" / "fidelity.csv")
+        backend_options=experiment.backend_options, output_dir=output_dir / "search")
+    atomic_write_frame(pd.DataFrame([{k: row[k] for k in metrics(experiment.landscape)}]),
+                       output_dir / "tables" / "fidelity.csv")
 
 
 def _summarise_fidelity_dial(sweep_dir: Path, tables: Mapping[str, pd.DataFrame]) -> None:
@@ -286,7 +289,7 @@ EXPERIMENTS: dict[str, Experiment] = {
     )),
     "fidelity_dial": Experiment(run_fidelity_dial, (
         ResultTable("fidelity", (), ("best_clean_accuracy", "best_noisy_accuracy", "oracle_clean_accuracy",
-                                     "clean_top_fraction", "search_time", "cells_trained")),
+                                     "clean_top_fraction", "search_time", "cells_trained", "clean_rank")),
     ), _summarise_fidelity_dial),
     "table_ablation": Experiment(run_table_ablation_experiment, (
         ResultTable("table_time_regressors", ("regressor", "evaluation", "blocks"),

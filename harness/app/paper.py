@@ -48,6 +48,7 @@ STUDIES: dict[str, Callable[[PaperRun], list[TableSection]]] = {
     "nb201": nb201_studies.sections,
     "nb201_pnas_vs_popnas": nb201_searches.sections,
     "fidelity_dial": fidelity_dial.sections,
+    "fidelity_dial_nb201": fidelity_dial.nb201_sections,
 }
 
 

@@ -195,7 +195,7 @@ def aggregate(sweep_dir: str | Path, confidence: float = 0.95) -> dict[str, pd.D
 
     Each result table's rows are grouped by the settings that vary across
     jobs (``seed`` aside) and the table's key columns; every value column
-    becomes rows of ``metric`` with ``mean``, ``std``, ``ci_low``,
+    (of those a job's table has) becomes rows of ``metric`` with ``mean``, ``std``, ``ci_low``,
     ``ci_high`` (the :func:`mean_interval` at ``confidence``), ``n_seeds``
     and ``seeds``; then the experiment's own ``summarise`` step runs on them,
     if it has one. Returns the tables by name.
@@ -212,8 +212,9 @@ def aggregate(sweep_dir: str | Path, confidence: float = 0.95) -> dict[str, pd.D
         frames = []
         for index, job in enumerate(jobs):
             frame = pd.read_csv(job.folder / "tables" / f"{table.name}.csv")
-            long = frame.melt(id_vars=list(table.keys), value_vars=list(table.values),
-                             var_name="metric", value_name="value")
+            long = frame.melt(id_vars=list(table.keys),
+                              value_vars=[value for value in table.values if value in frame.columns],
+                              var_name="metric", value_name="value")
             frames.append(long.assign(seed=job.config["seed"],
                                       **{k: settings.at[index, k] for k in settings.columns}))
         data = pd.concat(frames, ignore_index=True)

@@ -26,8 +26,8 @@ def test_surrogate_scores_one_million_cells(benchmark):
 def test_surrogate_evaluate_dataframe_one_million_cells(benchmark):
     backend = backends.make("surrogate")
     cells = backend.space.sample(1_000_000, 5, seed=1, replace=True)
-    backend.score(cells.take(slice(0, 10)), 20, 0)
-    frame = benchmark.pedantic(backend.evaluate, args=(cells,), rounds=2, iterations=1)
+    backend.evaluate(cells.take(slice(0, 10)))  # landscape and text tables built once, out of the timing
+    frame = benchmark.pedantic(backend.evaluate, args=(cells,), rounds=5, iterations=1)
     assert len(frame) == 1_000_000
     assert frame["cell"].iloc[7] == backend.space.format(cells[7])  # the text column, built in full
     # issue 15's target: >= 1.5 million cells a second, text column included
