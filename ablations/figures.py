@@ -180,6 +180,15 @@ def _panels(frame: pd.DataFrame) -> tuple[Figure, list[tuple[Any, pd.DataFrame, 
     return figure, panels
 
 
+def _label_panel(axes: Any, xlabel: str, ylabel: str, first_column: bool, first: bool) -> None:
+    """Axis labels of one panel of :func:`_panels`: the y label on the first column, the legend once."""
+    axes.set_xlabel(xlabel)
+    if first_column:
+        axes.set_ylabel(ylabel)
+    if first:
+        axes.legend(fontsize=7)
+
+
 def anytime_hypervolume_curves(anytime: pd.DataFrame, path: str | Path, title: str) -> Path:
     """Normalised hypervolume against cells evaluated, mean over seeds with the min-max band,
     one panel per (dataset, device), one line per method.
@@ -196,11 +205,7 @@ def anytime_hypervolume_curves(anytime: pd.DataFrame, path: str | Path, title: s
                      .agg(["mean", "min", "max"]))
             axes.plot(stats.index, stats["mean"], label=method, linewidth=1.2)
             axes.fill_between(stats.index, stats["min"], stats["max"], alpha=0.15)
-        axes.set_xlabel("cells evaluated")
-        if first_column:
-            axes.set_ylabel("hypervolume / true front's")
-        if first:
-            axes.legend(fontsize=7)
+        _label_panel(axes, "cells evaluated", "hypervolume / true front's", first_column, first)
     figure.suptitle(title)
     return save_figure(figure, path)
 
@@ -220,10 +225,6 @@ def fronts_found(fronts: pd.DataFrame, path: str | Path, title: str) -> Path:
         axes.set_xscale("log")
         # the minor ticks' labels overlap on a log axis spanning less than a decade
         axes.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        axes.set_xlabel("latency [ms]")
-        if first_column:
-            axes.set_ylabel("test accuracy [%]")
-        if first:
-            axes.legend(fontsize=7)
+        _label_panel(axes, "latency [ms]", "test accuracy [%]", first_column, first)
     figure.suptitle(title)
     return save_figure(figure, path)

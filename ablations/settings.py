@@ -33,15 +33,6 @@ class PredictorSettings:
     name: str = "mlp-ensemble"
     options: Mapping[str, Any] = field(default_factory=dict)
 
-    @classmethod
-    def normalise(cls, mapping: Mapping[str, Any]) -> Mapping[str, Any]:
-        """``{predictor, predictor_options}``, the searches' keyword spelling that the main job's
-        settings used before they were typed, read as ``{name, options}``."""
-        if set(mapping) & {"predictor", "predictor_options"} and not set(mapping) & {"name", "options"}:
-            renamed = {"predictor": "name", "predictor_options": "options"}
-            return {renamed.get(key, key): value for key, value in mapping.items()}
-        return mapping
-
     def search_options(self) -> dict[str, Any]:
         """The keyword arguments PNAS and POPNAS take for it."""
         return {"predictor": self.name, "predictor_options": dict(self.options)}

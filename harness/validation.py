@@ -76,8 +76,6 @@ def _fields(cls: type, data: Any, where: str) -> Any:
         return data
     if not isinstance(data, Mapping):
         raise ValueError(f"{where} must be a mapping of {cls.__name__}'s settings, got {data!r}")
-    normalise = getattr(cls, "normalise", None)
-    data = normalise(data) if normalise is not None else data
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = [str(key) for key in data if key not in fields]
     if unknown:

@@ -235,9 +235,10 @@ def test_paper_settings_name_the_bad_key(settings, message):
     assert message in str(info.value)
 
 
-def test_paper_settings_read_the_searches_keyword_spelling_of_the_predictor():
-    legacy = PaperSettings.of({"predictor": {"predictor": "mlp", "predictor_options": {"epochs": 3}}})
-    assert legacy.predictor == PaperSettings.of({"predictor": {"name": "mlp", "options": {"epochs": 3}}}).predictor
+def test_the_predictor_has_one_shape():
+    # the searches' keyword spelling is not a second shape of the settings
+    with pytest.raises(ValueError, match="unknown key experiment.settings.predictor.predictor"):
+        PaperSettings.of({"predictor": {"predictor": "mlp", "predictor_options": {"epochs": 3}}})
 
 
 def test_a_misspelt_main_job_setting_fails_before_any_work(tmp_path):

@@ -23,10 +23,6 @@ LAYERS: tuple[tuple[str, str], ...] = (
     ("application", "harness.app"),
 )
 
-#: The one upward import allowed, by why: ``ablations.paper`` keeps the main job's former path (the
-#: golden-table test and older callers import ``run_paper`` from it); it re-exports the application's.
-ALLOWED: dict[str, set[str]] = {"ablations.paper": {"harness.app.paper"}}
-
 #: The packages whose modules are checked.
 PACKAGES = ("harness", "backends", "ablations")
 
@@ -74,7 +70,7 @@ def violations(source: str, module: str, is_package: bool = False) -> list[str]:
     found = []
     for line, target in imported_modules(source, module, is_package):
         rank = layer_of(target)
-        if rank is not None and rank > own and target not in ALLOWED.get(module, set()):
+        if rank is not None and rank > own:
             found.append(f"{module}:{line} imports {target} ({LAYERS[own][0]} -> {LAYERS[rank][0]})")
     return found
 

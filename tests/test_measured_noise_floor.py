@@ -45,7 +45,7 @@ def test_measured_rows_carry_the_recordings_noise_floor(tmp_path):
     (tmp_path / "measured.json").write_text(json.dumps({"clock": "cpu", "drift": {"pnas": drift}}))
     run = PaperRun(tmp_path / "run", PaperSettings.of({
         "seeds": [0], "measured_table": str(tmp_path / "measured.parquet"),
-        "predictor": {"predictor": "mlp", "predictor_options": {"epochs": 20, "output_bias": None}},
+        "predictor": {"name": "mlp", "options": {"epochs": 20, "output_bias": None}},
         "regressors": {"max_blocks": 3, "xgboost_grid": {"max_depth": [2], "n_estimators": [20]}},
         "searches": {"max_blocks": 3, "K": 8}}))
     sections = {s.id: s for s in popnas_regressors(run)}

@@ -25,13 +25,13 @@ import pandas as pd
 import pytest
 
 from ablations.nb201_searches import BUDGET_QUANTILES, metric_names
-from ablations.paper import run_paper
+from harness.app.paper import run_paper
 
 #: The main job at small, fast settings (about a minute on 2 cores).
 SMALL_SETTINGS = {
     "seeds": [0, 1],
     "measured_table": "none",  # surrogate only: golden files must not depend on the recording
-    "predictor": {"predictor": "mlp", "predictor_options": {"epochs": 20, "output_bias": None}},
+    "predictor": {"name": "mlp", "options": {"epochs": 20, "output_bias": None}},
     "evolution": {"population_size": 20, "sample_size": 5},
     "popnas_v1": {"predictor_options": {"epochs": 10, "output_bias": None}},
     "popnas_time_limit": {"quantiles": [0.5, 0.9], "searches": ["pnas", "popnas"], "seeds": [0], "K": 16},
@@ -195,8 +195,9 @@ def pnas_run():
     from harness.search import PNAS
 
     space = CellSpace.pnas(max_blocks=3)
+    predictor = SMALL_SETTINGS["predictor"]
     return space, PNAS(space, backends.make("surrogate", space=space), K=16, seed=0,
-                       **SMALL_SETTINGS["predictor"]).run().trained
+                       predictor=predictor["name"], predictor_options=predictor["options"]).run().trained
 
 
 def _table3(pnas_run):
