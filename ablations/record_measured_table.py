@@ -116,45 +116,20 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
         seconds[label] = time.perf_counter() - begin
 
     sidecar, candidates_path = out.with_suffix(".json"), out.with_suffix(".candidates.parquet")
-    previous_provenance = json.loads(sidecar.read_text()) if sidecar.exists() else {}
-    if previous_provenance and previous_provenance.get("settings") != settings:
+    previous = json.loads(sidecar.read_text()) if sidecar.exists() else {}
+    if previous and previous.get("settings") != settings:
         log.warning("the table at %s was recorded with other settings (%s): none of its rows are kept",
-                    out, previous_provenance.get("settings"))
-        previous_provenance = {}
-    previous = read_table_file(out) if previous_provenance and out.exists() else pd.DataFrame(columns=["strategy"])
-    previous_candidates = (pd.read_parquet(candidates_path) if previous_provenance and candidates_path.exists()
-                           else pd.DataFrame(columns=["strategy"]))
-    frames, summaries, drift, completed, recordings = [], [], {}, {}, {}
+                    out, previous.get("settings"))
+        previous = {}
     this_invocation = {"note": note, "command": " ".join([Path(sys.executable).name, "-m",
                                                            "ablations.record_measured_table", *sys.argv[1:]]),
                        "search_seconds": seconds, "environment": recording_environment(torch)}
-    for label, search in searches.items():
-        run = SearchRun(work / label, search.settings())
-        if label in chosen or run.completed_steps == search.num_steps or (partial and run.completed_steps):
-            completed[label] = run.completed_steps
-            if completed[label] < search.num_steps and not partial:
-                log.warning("%s has %d of %d steps in %s: the table is written once it is complete, or "
-                            "with --partial", label, completed[label], search.num_steps, work / label)
-                return pd.DataFrame()
-            # completed steps only (a step in progress is not in the table), and the timings of their starts
-            frames.append(run.all_tables("trained").assign(strategy=label))
-            summaries.append(run.all_tables("candidates").assign(strategy=label))
-            timings = run.all_reference_timings()
-            drift[label] = drift_report(timings[timings["step"] <= completed[label]] if len(timings) else timings)
-            # a search complete in its folder and not run now keeps the provenance of the run that recorded it
-            recordings[label] = (this_invocation if label in chosen
-                                 else previous_provenance.get("recordings", {}).get(label, this_invocation))
-        elif (previous["strategy"] == label).any():
-            frames.append(previous[previous["strategy"] == label])
-            summaries.append(previous_candidates[previous_candidates["strategy"] == label])
-            for key, store in (("drift", drift), ("completed_steps", completed)):
-                if label in previous_provenance.get(key, {}):
-                    store[label] = previous_provenance[key][label]
-            # a table written before provenance was kept per recording holds its one invocation's at the top
-            recordings[label] = previous_provenance.get("recordings", {}).get(label, {
-                "note": previous_provenance.get("note", ""), "command": previous_provenance.get("command", ""),
-                "search_seconds": previous_provenance.get("search_seconds_this_invocation", {}),
-                "environment": previous_provenance.get("environment", {})})
+    gathered = gather_recordings(searches, chosen, work, partial, this_invocation, previous,
+                                 read_table_file(out) if previous and out.exists() else None,
+                                 pd.read_parquet(candidates_path) if previous and candidates_path.exists() else None)
+    if gathered is None:
+        return pd.DataFrame()
+    frames, summaries, drift, completed, recordings = gathered
     if not frames:
         raise ValueError(f"nothing to write to {out}: no search was run, complete in {work} or in the table")
     table = pd.concat(frames, ignore_index=True)
@@ -184,6 +159,47 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
     }
     atomic_write_text(sidecar, json.dumps(provenance, indent=2, default=str))
     return table
+
+
+def gather_recordings(searches: dict[str, Strategy], chosen: list[str], work: Path, partial: bool,
+                      this_invocation: dict[str, Any], previous: dict[str, Any], previous_table: pd.DataFrame | None,
+                      previous_candidates: pd.DataFrame | None) -> tuple[list, list, dict, dict, dict] | None:
+    """Per search: its ``trained`` rows and ``candidates`` summaries, drift summary, completed steps
+    and recording provenance, from its folder under ``work`` (run now, or complete there) or else
+    from the table already written (``previous`` is its provenance, ``{}`` for none). ``None`` while
+    a search run now is incomplete and ``partial`` is off."""
+    empty = pd.DataFrame(columns=["strategy"])
+    previous_table = empty if previous_table is None else previous_table
+    previous_candidates = empty if previous_candidates is None else previous_candidates
+    frames, summaries, drift, completed, recordings = [], [], {}, {}, {}
+    for label, search in searches.items():
+        run = SearchRun(work / label, search.settings())
+        if label in chosen or run.completed_steps == search.num_steps or (partial and run.completed_steps):
+            completed[label] = run.completed_steps
+            if completed[label] < search.num_steps and not partial:
+                log.warning("%s has %d of %d steps in %s: the table is written once it is complete, or "
+                            "with --partial", label, completed[label], search.num_steps, work / label)
+                return None
+            # completed steps only (a step in progress is not in the table), and the timings of their starts
+            frames.append(run.all_tables("trained").assign(strategy=label))
+            summaries.append(run.all_tables("candidates").assign(strategy=label))
+            timings = run.all_reference_timings()
+            drift[label] = drift_report(timings[timings["step"] <= completed[label]] if len(timings) else timings)
+            # a search complete in its folder and not run now keeps the provenance of the run that recorded it
+            recordings[label] = (this_invocation if label in chosen
+                                 else previous.get("recordings", {}).get(label, this_invocation))
+        elif (previous_table["strategy"] == label).any():
+            frames.append(previous_table[previous_table["strategy"] == label])
+            summaries.append(previous_candidates[previous_candidates["strategy"] == label])
+            for key, store in (("drift", drift), ("completed_steps", completed)):
+                if label in previous.get(key, {}):
+                    store[label] = previous[key][label]
+            # a table written before provenance was kept per recording holds its one invocation's at the top
+            recordings[label] = previous.get("recordings", {}).get(label, {
+                "note": previous.get("note", ""), "command": previous.get("command", ""),
+                "search_seconds": previous.get("search_seconds_this_invocation", {}),
+                "environment": previous.get("environment", {})})
+    return frames, summaries, drift, completed, recordings
 
 
 def recording_environment(torch: Any) -> dict[str, Any]:
