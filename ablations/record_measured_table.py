@@ -147,7 +147,7 @@ def record_measured_table(out: Path, work: Path, max_blocks: int, K: int, epochs
         "drift": drift,
         "cells_in_both_runs": cross_run_agreement(table),
         "backend_options": backend.options(),
-        "environment": recording_environment(torch),
+        "environment": this_invocation["environment"],
         "rows": {name: int((table["strategy"] == name).sum()) for name in labels},
         "completed_steps": completed,
         "recordings": recordings,
