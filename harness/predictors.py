@@ -46,12 +46,14 @@ Speed
     The members of an ensemble train as one model whose weights are stacked on a leading member
     axis (:func:`_fit_stack`): one set of batched products and one fused Adam step per minibatch
     for all members, every member with its own fold, seed, initialisation and minibatch order. The
-    MLP's first layer goes through a per-step token table instead of a product per cell
-    (:func:`_fit_mlp_stack`); the LSTM walks one prefix plan of all members' minibatches, its
-    input-to-gate side a per-step token table too (:func:`_fit_lstm_stack`). A single predictor
-    is a stack of one. Measured on a loaded 2-core AMD EPYC (CPU time, 256 five-block cells, 200
-    epochs, float64): MLP ensemble 0.8 s (6.0 s one member after another), LSTM ensemble 33 s
-    (57 s). Both are then bound by float64 arithmetic on one core, not by Python.
+    MLP's first layer goes through a per-step token table instead of a product per cell, and its
+    gradients are written out by hand (:func:`_fit_mlp_stack`); the LSTM walks one prefix plan of
+    all members' minibatches, its input-to-gate side a per-step token table too
+    (:func:`_fit_lstm_stack`). A single predictor is a stack of one. Measured on a quiet 2-core AMD
+    EPYC (process time, 256 five-block cells, 200 epochs, float64): MLP ensemble 0.62 s, LSTM
+    ensemble about 33 s. The matrix products alone that these fits cannot skip take 0.41 s and 19 s
+    there (``tests/benchmarks``, ``test_float64_product_floor_of_ensemble_fit``: about 21 GMAC/s,
+    one core's float64 rate), so both fits are bound by float64 arithmetic, not by Python.
     Fitting runs torch single-threaded (minibatch ops are too small to
     gain from threads) and prediction runs independent chunks on a pool of
     as many threads as torch is set to use; torch's thread setting is
@@ -604,45 +606,24 @@ def _token_counts(cells: CellBatch, lookback: int, rows: int) -> np.ndarray:
     """``(n, 4 * rows)``: per cell, how often each token occurs at each block position, over the
     block count.
 
-    Column ``p * rows + t`` counts token ``t`` at position ``p`` (``I1, I2, O1, O2``: input ids for
-    the first two, operator ids for the last two; ``rows`` is at least the larger vocabulary, the
-    rest of each position's columns stays 0). A row times :func:`_first_layer_table` is the MLP's
-    first pre-activation less its bias: the block mean of the embeddings, through the first layer.
+    Token ``t`` at position ``p`` (``I1, I2, O1, O2``: input ids for the first two, operator ids for
+    the last two; ``rows`` is at least the larger vocabulary) is column ``(p // 2) * 2 * rows + 2 t
+    + p % 2``, the row order of :func:`_fit_mlp_stack`'s first-layer table; the columns of tokens
+    that do not exist stay 0. A row times that table is the MLP's first pre-activation less its
+    bias: the block mean of the embeddings, through the first layer.
     """
     tokens = _tokens(cells, lookback)  # (n, B, 4)
     n, slots = tokens.shape[:2]
     width = 4 * rows
     counts = cells.num_blocks.astype(np.int64)
     used = np.arange(slots)[None, :] < counts[:, None]
-    column = (tokens + rows * np.arange(4))[used]  # (used slots, 4)
+    position = np.arange(4)
+    column = ((position // 2) * 2 * rows + 2 * tokens + position % 2)[used]  # (used slots, 4)
     row = np.repeat(np.arange(n), counts)[:, None]
     weight = np.repeat(1.0 / np.maximum(counts, 1), counts)[:, None]
     flat = np.bincount((row * width + column).ravel(), np.broadcast_to(weight, column.shape).ravel(),
                        minlength=n * width)
     return flat.reshape(n, width)
-
-
-def _first_layer_table(embed_in: torch.Tensor, embed_op: torch.Tensor, weight: torch.Tensor
-                       ) -> torch.Tensor:
-    """``(M, 4 * R, H)``: each token's share of the first layer at each block position.
-
-    ``embed_in`` ``(M, V, D)`` and ``embed_op`` ``(M, 8, D)`` are the members' tables; ``weight`` is
-    the first layer in the stack's layout ``(M, 4, D, H)`` (position ``p``'s slice of the weight,
-    transposed). Both tables are padded with zero rows to ``R`` (``weight``'s row count per
-    position is fixed by :func:`_token_counts`'s layout, ``R = max(V, 8)``), so the four positions
-    are one batched product of ``(R, D)`` by ``(D, H)``: a fourth of the work of multiplying
-    block-diagonal ``(4R, 4D)`` embeddings by the whole weight, with no copy of the weight.
-    """
-    members, _, dim = embed_in.shape
-    rows = max(embed_in.shape[1], embed_op.shape[1])
-
-    def padded(table: torch.Tensor) -> torch.Tensor:
-        return nn.functional.pad(table, (0, 0, 0, rows - table.shape[1]))
-
-    tables = torch.stack([padded(embed_in), padded(embed_in), padded(embed_op), padded(embed_op)], dim=1)
-    hidden = weight.shape[-1]
-    return torch.bmm(tables.view(members * 4, rows, dim), weight.view(members * 4, dim, hidden)
-                     ).view(members, 4 * rows, hidden)
 
 
 def _transposed(w: torch.Tensor, dim: int) -> torch.Tensor:
@@ -657,12 +638,25 @@ def _from_row(b: torch.Tensor, dim: int) -> torch.Tensor:
     return b[0]
 
 
+def _first_layer_to_stack(w: torch.Tensor, dim: int) -> torch.Tensor:
+    """The MLP's ``(H, 4D)`` first-layer weight as ``(2, D, 2H)``: ``[k, d, j H + h]`` is the weight
+    from embedding entry ``d`` at position ``p = 2 k + j`` to unit ``h`` (``k`` 0 for the input
+    tokens ``I1, I2``, 1 for the operators ``O1, O2``)."""
+    hidden = w.shape[0]
+    return w.view(hidden, 2, 2, dim).permute(1, 3, 2, 0).reshape(2, dim, 2 * hidden)
+
+
+def _first_layer_from_stack(w: torch.Tensor, dim: int) -> torch.Tensor:
+    """Inverse of :func:`_first_layer_to_stack`."""
+    hidden = w.shape[2] // 2
+    return w.view(2, dim, 2, hidden).permute(3, 0, 2, 1).reshape(hidden, 4 * dim)
+
+
 #: How weights are laid out in a stacked fit (:func:`_fit_stack`), from the module's ``(out, in)``
 #: layout to one that batched products read without a transpose (``(in, out)``; biases as a row),
 #: and back; weights not named keep their layout.
 _STACK_LAYOUT: dict[str, tuple[Any, Any]] = {
-    "fc1.weight": (lambda w, dim: w.view(w.shape[0], 4, dim).permute(1, 2, 0),
-                   lambda w, dim: w.permute(2, 0, 1).reshape(w.shape[2], 4 * dim)),
+    "fc1.weight": (_first_layer_to_stack, _first_layer_from_stack),
     **{name: (_transposed, _transposed)
        for name in ("fc2.weight", "out.weight", "lstm.weight_ih", "lstm.weight_hh")},
     **{name: (_as_row, _from_row)
@@ -671,19 +665,19 @@ _STACK_LAYOUT: dict[str, tuple[Any, Any]] = {
 
 
 def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.ndarray,
-               subsets: list[np.ndarray], loss_of: Any) -> None:
+               subsets: list[np.ndarray], gradients_of: Any) -> None:
     """Fit ``M`` members at once: weights stacked on a leading member axis, one Adam step for all.
 
     Each member keeps what a separate fit gives it: its seeded initialisation, its own minibatch
     order (``randperm`` from its generator each epoch) over its own ``subset``, its learning rate.
     Step ``s`` of epoch ``e`` gathers every member's ``s``-th minibatch into ``(M, batch)`` rows of
-    the data (shorter minibatches padded with weight 0), and ``loss_of(params, rows, weights,
-    targets)`` returns the sum of the members' mean L1 losses on them, computed by batched
-    products. A member's gradient is then its own loss's, and Adam is elementwise, so one fused
-    Adam over the stacked weights updates each member as its own optimiser would. When members run
-    different numbers of minibatches in an epoch (subset sizes on both sides of a multiple of
-    ``batch_size``) or use different learning rates, an unfused Adam with per-member step counts
-    and rates updates only the members that have a minibatch.
+    the data (shorter minibatches padded with weight 0), and ``gradients_of(params, rows, weights,
+    targets)`` returns the gradients, one per stacked weight, of the sum of the members' mean L1
+    losses on them. A member's gradient is then its own loss's, and Adam is elementwise, so one
+    fused Adam over the stacked weights updates each member as its own optimiser would. When
+    members run different numbers of minibatches in an epoch (subset sizes on both sides of a
+    multiple of ``batch_size``) or use different learning rates, an unfused Adam with per-member
+    step counts and rates updates only the members that have a minibatch.
 
     The stacked weights are kept transposed (:data:`_STACK_LAYOUT`), the layout the batched
     products read, so neither the products nor the gradient accumulation copy a weight each step;
@@ -725,10 +719,8 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
     optimiser = torch.optim.Adam(params, lr=float(rates[0]), fused=True) if uniform else _MaskedAdam(params, rates)
     with _single_threaded():
         for step in range(len(rows)):
-            loss = loss_of(params, rows[step], step_weights[step], targets)
-            for param in params:
-                param.grad = None
-            loss.backward()
+            for param, gradient in zip(params, gradients_of(params, rows[step], step_weights[step], targets)):
+                param.grad = gradient
             if isinstance(optimiser, _MaskedAdam):
                 optimiser.step(active[step])
             else:
@@ -744,32 +736,61 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
 
 def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.ndarray,
                    subsets: list[np.ndarray]) -> None:
-    """:func:`_fit_stack` for MLP members: the forward pass as three batched products a step.
+    """:func:`_fit_stack` for MLP members: forward and backward pass written out as batched products.
 
     The first layer is linear in the block mean, so (as in :meth:`MLPPredictor._prepare_inference`)
-    its pre-activation is the cell's :func:`_token_counts` times :func:`_first_layer_table`: a
-    ``(4R, H)`` table per member and step instead of a ``(4D, H)`` product per cell. What remains
-    is arithmetic: measured on a loaded 2-core AMD EPYC (256 five-block cells, 200 epochs), 2.8 ms
-    a step, about 15 GMAC/s on one core in float64.
+    its pre-activation is the cell's :func:`_token_counts` times a first-layer table: per member,
+    the ``R`` input and ``R`` operator embeddings (zero-padded to ``R = max(V, 8)`` rows) times
+    their slices of the weight, one batched ``(R, D)`` by ``(D, 2H)`` product per token kind (the
+    weight's stacked layout, :func:`_first_layer_to_stack`, makes its result the ``(4R, H)`` table
+    without a copy). The backward pass is the chain rule by hand, the products autograd would run,
+    without its per-op bookkeeping, and without the gradient of the data. Measured on a quiet 2-core
+    AMD EPYC (205 cells a member, 5 members): the products run at the machine's float64 rate
+    (about 21 GMAC/s on one core) and take two thirds of a step; the elementwise work and Adam the
+    rest.
 
-    The result equals separate fits up to the order of some float64 sums (measured on 256 five-block
-    cells after 200 epochs: weights within 4e-14, predictions within 5e-16; ``tests/test_predictors.py``
+    The result equals separate fits up to the order of some float64 sums (``tests/test_predictors.py``
     holds them to 1e-9).
     """
-    num_inputs = int(members[0].lookback) + int(members[0].max_blocks) - 1
-    rows_per_position = max(num_inputs, NUM_OPERATORS)
-    features = torch.from_numpy(_token_counts(cells, members[0].lookback, rows_per_position)).to(members[0].device)
+    first = members[0]
+    num_inputs = int(first.lookback) + int(first.max_blocks) - 1
+    rows_per_kind = max(num_inputs, NUM_OPERATORS)
+    features = torch.from_numpy(_token_counts(cells, first.lookback, rows_per_kind)).to(first.device)
+    M, dim, hidden = len(members), int(first.embedding_dim), int(first.hidden)
 
-    def loss_of(params, rows, weights, targets):
+    def padded(table: torch.Tensor) -> torch.Tensor:
+        return nn.functional.pad(table, (0, 0, 0, rows_per_kind - table.shape[1]))
+
+    @torch.no_grad()
+    def gradients_of(params, rows, weights, targets):
         embed_in, embed_op, w1, b1, w2, b2, w_out, b_out = params
         batch = torch.from_numpy(rows).to(features.device)
-        table = _first_layer_table(embed_in, embed_op, w1)
-        hidden = torch.baddbmm(b1, features[batch], table).relu()
-        hidden = torch.baddbmm(b2, hidden, w2).relu()
-        logits = torch.baddbmm(b_out, hidden, w_out).squeeze(-1)
-        return ((torch.sigmoid(logits) - targets[batch]).abs() * weights).sum()
+        x = features[batch]  # (M, W, 4R)
+        embed = torch.stack([padded(embed_in), padded(embed_op)], dim=1).view(2 * M, rows_per_kind, dim)
+        w1 = w1.view(2 * M, dim, 2 * hidden)
+        table = torch.bmm(embed, w1)  # (2M, R, 2H), as (M, 4R, H) the rows of _token_counts
+        a1 = torch.baddbmm(b1, x, table.view(M, 4 * rows_per_kind, hidden)).relu_()
+        a2 = torch.baddbmm(b2, a1, w2).relu_()
+        s = (a2 * w_out.transpose(1, 2)).sum(-1, keepdim=True).add_(b_out).sigmoid_()  # (M, W, 1)
+        # d loss / d logit: sign of the error (torch's abs' gradient: 0 at 0), weight, sigmoid's slope
+        d3 = torch.sign(s - targets[batch].unsqueeze(-1)).mul_(weights.unsqueeze(-1)).mul_(s * (1 - s))
+        # ReLU's gradient as autograd takes it (0 where the output is 0), without a boolean mask
+        d2 = torch.ops.aten.threshold_backward(d3 * w_out.transpose(1, 2), a2, 0)
+        d1 = torch.ops.aten.threshold_backward(torch.bmm(d2, w2.transpose(1, 2)), a1, 0)
+        d_table = torch.bmm(x.transpose(1, 2), d1).view(2 * M, rows_per_kind, 2 * hidden)
+        d_embed = torch.bmm(d_table, w1.transpose(1, 2)).view(M, 2, rows_per_kind, dim)
+        return [
+            d_embed[:, 0, :embed_in.shape[1]].contiguous(),
+            d_embed[:, 1, :embed_op.shape[1]].contiguous(),
+            torch.bmm(embed.transpose(1, 2), d_table).view(M, 2, dim, 2 * hidden),
+            d1.sum(1, keepdim=True),
+            torch.bmm(a1.transpose(1, 2), d2),
+            d2.sum(1, keepdim=True),
+            (a2 * d3).sum(1).unsqueeze(-1),
+            d3.sum(1, keepdim=True),
+        ]
 
-    _fit_stack(members, cells, target, subsets, loss_of)
+    _fit_stack(members, cells, target, subsets, gradients_of)
 
 
 def _stacked_prefix_plan(sequences: np.ndarray, lengths: np.ndarray, member: np.ndarray, members: int
@@ -870,7 +891,10 @@ def _fit_lstm_stack(members: list["LSTMPredictor"], cells: CellBatch, target: np
                                * chosen_weight[cell]).sum()
         return loss
 
-    _fit_stack(members, cells, target, subsets, loss_of)
+    def gradients_of(params, rows, weights, targets):
+        return torch.autograd.grad(loss_of(params, rows, weights, targets), params)
+
+    _fit_stack(members, cells, target, subsets, gradients_of)
 
 
 class _MaskedAdam:

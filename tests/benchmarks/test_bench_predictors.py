@@ -71,3 +71,68 @@ def test_predict_301056_five_block_candidates(benchmark, name, training_set, can
     assert predictions.shape == (301_056,) and np.isfinite(predictions).all()
     benchmark.extra_info["candidates"] = len(candidates)
     benchmark.extra_info["candidates_per_second"] = len(candidates) / benchmark.stats.stats.min
+
+
+def _run_all(products, repeats: int) -> None:
+    """``repeats`` rounds of ``products`` (callables) on one torch thread, as the fits run."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        for _ in range(repeats):
+            for product in products:
+                product()
+    finally:
+        torch.set_num_threads(previous)
+
+
+@pytest.mark.parametrize("name", ["mlp-ensemble", "lstm-ensemble"])
+def test_float64_product_floor_of_ensemble_fit(benchmark, name, five_block_set):
+    """The matrix products alone that a 200-epoch ensemble fit on 256 five-block cells cannot skip,
+    at the fit's own shapes, in float64 on one thread: the fit's lower bound on this machine (issue 15
+    asks for <= 0.4 s for the MLP ensemble and <= 1.5 s for the LSTM ensemble).
+
+    MLP (per step, 5 members of 205 cells, H = D = 100, R = 8 rows per token kind): the second
+    layer's product and its two gradient products, the first layer's table from the embeddings and
+    the token-count product, each with its gradient products. LSTM: per token position, the
+    hidden-to-gate product of the members' distinct prefixes (their counts taken from the fit's own
+    prefix plan of its first minibatches) and its two gradient products. Elementwise work, Adam and
+    gathering are left out, so the fit can only be slower. ``extra_info`` has the multiply-adds
+    and the rate.
+    """
+    import torch
+
+    from harness.predictors import _stacked_prefix_plan, _tokens
+
+    cells, _ = five_block_set
+    M, H, D, R, steps = 5, 100, 100, 8, 200
+    W = len(cells) - len(cells) // M  # each member's 4/5 of the cells, one minibatch an epoch
+
+    def rand(*shape: int) -> torch.Tensor:
+        return torch.rand(*shape, dtype=torch.float64)
+
+    if name == "mlp-ensemble":
+        a, w, x, t = rand(M, W, H), rand(M, H, H), rand(M, W, 4 * R), rand(M, 4 * R, H)
+        e, w1, dt = rand(2 * M, R, D), rand(2 * M, D, 2 * H), rand(2 * M, R, 2 * H)
+        products = [lambda: torch.bmm(a, w), lambda: torch.bmm(a, w.transpose(1, 2)),
+                    lambda: torch.bmm(a.transpose(1, 2), a), lambda: torch.bmm(x, t),
+                    lambda: torch.bmm(x.transpose(1, 2), a), lambda: torch.bmm(e, w1),
+                    lambda: torch.bmm(dt, w1.transpose(1, 2)), lambda: torch.bmm(e.transpose(1, 2), dt)]
+        macs = steps * M * (3 * W * H * H + 2 * W * 4 * R * H + 3 * 2 * R * D * 2 * H)
+    else:
+        rng = np.random.default_rng(0)
+        chosen = np.stack([rng.permutation(len(cells))[:W] for _ in range(M)])
+        member = np.repeat(np.arange(M), W)
+        tokens = _tokens(cells, 2).reshape(len(cells), -1)[chosen.ravel()]
+        plan = _stacked_prefix_plan(tokens, 4 * cells.num_blocks[chosen.ravel()].astype(np.int64), member, M)
+        widths = [step[0].shape[1] for step in plan[1:]]  # the first token starts from a zero state
+        w_hh = rand(M, H, 4 * H)
+        states = [(rand(M, p, H), rand(M, p, 4 * H)) for p in widths]
+        products = [product for h, g in states for product in (
+            lambda h=h: torch.bmm(h, w_hh), lambda g=g: torch.bmm(g, w_hh.transpose(1, 2)),
+            lambda h=h, g=g: torch.bmm(h.transpose(1, 2), g))]
+        macs = steps * M * 3 * sum(widths) * H * 4 * H
+    benchmark.pedantic(_run_all, args=(products, steps), rounds=1 if name == "lstm-ensemble" else 3, iterations=1)
+    benchmark.extra_info["multiply_adds"] = macs
+    benchmark.extra_info["gmac_per_second"] = macs / benchmark.stats.stats.min / 1e9
