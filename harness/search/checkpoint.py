@@ -6,6 +6,8 @@ Layout of ``output_dir``::
     evaluations/part-*.parquet
                              every evaluation, appended chunk by chunk as measured
     steps/step=01/trained.parquet, candidates.parquet, pareto.parquet, predictor.npz
+                             (the predictor fitted after that step, which the next one reads;
+                             the last step has none)
     drift/step=01.parquet    reference-cell timings of a drift monitor, if the run has one
                              (``harness.search.drift``), written once complete
     progress.json            {"completed_steps": n}, rewritten atomically after a step's files
