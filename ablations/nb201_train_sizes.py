@@ -43,6 +43,7 @@ from ablations.report import TableSection
 from backends.nb201 import ACCURACY_SUFFIX, COST_PREFIX
 from harness.predictors import NB201_PREDICTORS, nb201_accuracy_predictor
 from harness.regressors import NB201_TIME_REGRESSORS, nb201_time_regressor, relative_error
+from harness.resolution import ACCURACY_RESOLUTION, TIME_RESOLUTION, on_grid
 from harness.validation import check_integer
 
 if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
@@ -69,7 +70,8 @@ SWEEP_COLUMNS: tuple[str, ...] = ("target", "model", "n_train", "n_test", "metri
 def precision_at_k(predicted: np.ndarray, true: np.ndarray, k: int, higher_is_better: bool) -> float:
     """Share of the ``k`` best cells by ``predicted`` among the ``k`` best by ``true``.
 
-    Orders are stable (ties keep cell order), so the result is the same on every machine.
+    Orders are stable (ties keep cell order): on predictions given on a grid (:mod:`harness.resolution`)
+    the result is the same on every machine.
     """
     sign = -1.0 if higher_is_better else 1.0
     best_predicted = np.argsort(sign * np.asarray(predicted, np.float64), kind="stable")[:k]
@@ -77,15 +79,22 @@ def precision_at_k(predicted: np.ndarray, true: np.ndarray, k: int, higher_is_be
     return float(np.isin(best_predicted, best_true).sum() / k)
 
 
-def _scores(predicted: np.ndarray, true: np.ndarray, top_k: Sequence[int], higher_is_better: bool,
-            relative: bool) -> dict[str, float]:
+def _scores(predicted: np.ndarray, true: np.ndarray, top_k: Sequence[int], kind: str) -> dict[str, float]:
+    """Rank scores of ``predicted`` against ``true`` (and, for latency, the mean relative error).
+
+    ``kind`` is ``"accuracy"`` (higher is better) or ``"latency"`` (lower is better, in
+    milliseconds). The ranks are read on the predictions' grid (:mod:`harness.resolution`), so
+    predictions tied on paper are tied on every machine.
+    """
+    accuracy = kind == "accuracy"
+    ranked = on_grid(predicted, ACCURACY_RESOLUTION if accuracy else TIME_RESOLUTION)
     with warnings.catch_warnings():
         # constant predictions (the mean regressor) have no correlation: NaN, left out of the means
         warnings.simplefilter("ignore", stats.ConstantInputWarning)
-        scores = {"kendall": float(stats.kendalltau(predicted, true).statistic),
-                  "spearman": float(stats.spearmanr(predicted, true).statistic)}
-    scores.update({f"precision_at_{k}": precision_at_k(predicted, true, k, higher_is_better) for k in top_k})
-    if relative:
+        scores = {"kendall": float(stats.kendalltau(ranked, true).statistic),
+                  "spearman": float(stats.spearmanr(ranked, true).statistic)}
+    scores.update({f"precision_at_{k}": precision_at_k(ranked, true, k, accuracy) for k in top_k})
+    if not accuracy:
         scores["mean_relative_error"] = float(relative_error(true, predicted).mean())
     return scores
 
@@ -140,8 +149,7 @@ def nb201_train_sizes(
             model = (nb201_accuracy_predictor(name, model_seed) if kind == "accuracy"
                      else nb201_time_regressor(name, xgboost_grid=xgboost_grid))
             predicted = _fit(model, matrix[train], truth[train]).predict(matrix[test])
-            for metric, value in _scores(predicted, truth[test], top_k, kind == "accuracy",
-                                         kind == "latency").items():
+            for metric, value in _scores(predicted, truth[test], top_k, kind).items():
                 per_trial.setdefault((name, n, metric), []).append(value)
 
     rows = []

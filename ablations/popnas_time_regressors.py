@@ -28,6 +28,7 @@ from ablations import figures, paper_numbers
 from ablations.report import TableSection, aggregate_sources
 from harness.encodings import PAPER_VARIANTS, EncodingConfig
 from harness.regressors import make_time_regressor, relative_error
+from harness.resolution import TIME_RESOLUTION, on_grid
 from harness.space import CellSpace
 
 if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
@@ -116,7 +117,12 @@ def proper_and_progressive(predictions: pd.DataFrame, keys: list[str], kendall: 
 
 
 def _kendall(predicted: np.ndarray, real: np.ndarray) -> float:
-    """Kendall's tau-b, NaN for fewer than two pairs or constant values (no warning)."""
+    """Kendall's tau-b, NaN for fewer than two pairs or constant values (no warning).
+
+    Predicted times are ranked on the time grid (:mod:`harness.resolution`): times tied on paper
+    (cells with the same features) stay tied on every machine.
+    """
+    predicted = on_grid(predicted, TIME_RESOLUTION)
     if len(real) < 2 or np.ptp(predicted) == 0 or np.ptp(real) == 0:
         return float("nan")
     return float(stats.kendalltau(predicted, real).statistic)

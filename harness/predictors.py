@@ -68,6 +68,13 @@ Speed
     tokens once: the 301,056 children of 256 four-block parents cost about
     1.2 LSTM steps per child instead of 20.
 
+Output grid
+    ``predict`` rounds its accuracies to :data:`~harness.resolution.ACCURACY_RESOLUTION` (1e-9).
+    Cells the model cannot tell apart (for the MLP, two cells whose blocks are the same multiset)
+    get predictions that are equal on paper but a few ulps apart in an order set by the processor's
+    kernels; on the grid they are equal on every machine, so top-K choices and rank correlations of
+    the predictions do not depend on the machine (:mod:`harness.resolution`).
+
 Checkpoints
     ``get_state()`` returns a ``dict[str, numpy.ndarray]`` (weights and the
     learning rate used; ensembles prefix each member's keys with
@@ -101,6 +108,7 @@ from harness.nb201_space import NUM_EDGES as _NB201_EDGES
 from harness.nb201_space import NB201Space
 from harness.operators import NUM_OPERATORS
 from harness.regressors import RIDGE_ALPHA
+from harness.resolution import ACCURACY_RESOLUTION, OnGrid, on_grid
 from harness.space import EMPTY, CellBatch, CellSpace
 from harness.validation import check_integer
 
@@ -120,8 +128,8 @@ LR_LATER_LEVELS = 0.002
 #: prediction depend on the processor's vector kernels (measured on an AVX-512 machine: predictions
 #: of the same fit differ by up to 1.8e-7 between ATen's AVX-512 and default kernels, on a quarter of
 #: 40,800 candidates), and near-tied candidates then swap places in the searches' top-K. In float64
-#: those differences are ~1e-16, far below the resolution the searches rank at
-#: (:data:`harness.search.pareto.ACCURACY_RESOLUTION`), at a small cost: the models are tiny.
+#: those differences are ~1e-16, far below the resolution predictions are given at
+#: (:data:`harness.resolution.ACCURACY_RESOLUTION`), at a small cost: the models are tiny.
 DTYPE = torch.float64
 
 #: Names accepted by :func:`make_predictor` (PNAS Table 1's four rows).
@@ -465,9 +473,11 @@ class _NeuralPredictor(RegressorMixin, BaseEstimator):
 
     # -- prediction
     def predict(self, X: Any) -> np.ndarray:
-        """Predicted accuracies in ``(0, 1)``, one per cell of ``X``, computed in chunks."""
+        """Predicted accuracies in ``(0, 1)``, one per cell of ``X``, computed in chunks, on the
+        :data:`~harness.resolution.ACCURACY_RESOLUTION` grid (see the module docstring)."""
         check_is_fitted(self, "module_")
-        return self._predict_cells(_as_cells(X, _space(self.max_blocks, self.lookback)))
+        return on_grid(self._predict_cells(_as_cells(X, _space(self.max_blocks, self.lookback))),
+                       ACCURACY_RESOLUTION)
 
     def _predict_cells(self, cells: CellBatch) -> np.ndarray:
         """Predictions for an already validated batch (lets ensembles convert ``X`` once).
@@ -683,6 +693,16 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
     products read, so neither the products nor the gradient accumulation copy a weight each step;
     Adam is elementwise, so the layout changes nothing. ``params`` come in the order of the
     module's ``named_parameters``; ``rows`` is a numpy array, ``weights`` and ``targets`` tensors.
+
+    The members are split into contiguous groups, one per thread torch is set to use (at most one
+    per member), and each group trains as its own stack on the plan drawn for all of them (padding
+    width, steps per epoch, optimiser), so a member does the same operations in any grouping. Their
+    last bits can still differ (~1e-17 after a fit: ATen's elementwise kernels round the tail of a
+    tensor in scalar code, and where a member's rows fall depends on the stack), far below the grid
+    predictions are given on (:mod:`harness.resolution`); ``tests/test_predictors.py`` holds one
+    and two threads to the stacked-fit tolerance. On two cores the wall time of a five-member fit
+    falls to that of three members; a sweep that already runs one job per core gives each job one
+    thread and gains nothing.
     """
     first = members[0]
     M, epochs, batch_size = len(members), int(first.epochs), int(first.batch_size)
@@ -690,9 +710,6 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
     generators = [member._start(cells.take(subset), target[subset]) for member, subset in zip(members, subsets)]
     names = [name for name, _ in first.module_.named_parameters()]
     identity = (lambda w, dim: w, lambda w, dim: w)
-    params = [torch.stack([_STACK_LAYOUT.get(name, identity)[0](dict(m.module_.named_parameters())[name]
-                                                               .detach(), dim) for m in members])
-              .contiguous().requires_grad_() for name in names]
     targets = torch.from_numpy(np.asarray(target, np.float64)).to(device)
 
     # every step's minibatches, drawn as the separate fits draw them: (steps, M, batch) rows of the
@@ -712,26 +729,41 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
     rows = rows.reshape(-1, M, width)
     weights = weights.reshape(-1, M, width)
     active = weights[:, :, 0] > 0
-    step_weights = torch.from_numpy(weights).to(device)
     rates = np.array([member.lr_ for member in members])
-
     uniform = bool(active.all()) and bool((rates == rates[0]).all())
-    optimiser = torch.optim.Adam(params, lr=float(rates[0]), fused=True) if uniform else _MaskedAdam(params, rates)
-    with _single_threaded():
-        for step in range(len(rows)):
-            for param, gradient in zip(params, gradients_of(params, rows[step], step_weights[step], targets)):
-                param.grad = gradient
-            if isinstance(optimiser, _MaskedAdam):
-                optimiser.step(active[step])
-            else:
-                optimiser.step()
-        for k, member in enumerate(members):
-            with torch.no_grad():
-                for name, param in zip(names, params):
-                    back = _STACK_LAYOUT.get(name, identity)[1]
-                    dict(member.module_.named_parameters())[name].copy_(back(param[k], dim))
-            member.module_.eval()
-            member._prepare_inference()
+
+    def fit_group(group: np.ndarray) -> None:
+        """Fit members ``group`` as one stack, on the plan above (so their arithmetic is that of any
+        other grouping: the same padding, optimiser and minibatches)."""
+        params = [torch.stack([_STACK_LAYOUT.get(name, identity)[0](dict(members[k].module_.named_parameters())
+                                                                   [name].detach(), dim) for k in group])
+                  .contiguous().requires_grad_() for name in names]
+        step_weights = torch.from_numpy(weights[:, group]).to(device)
+        optimiser = (torch.optim.Adam(params, lr=float(rates[0]), fused=True) if uniform
+                     else _MaskedAdam(params, rates[group]))
+        with _single_threaded():
+            for step in range(len(rows)):
+                for param, gradient in zip(params, gradients_of(params, rows[step, group], step_weights[step],
+                                                                targets)):
+                    param.grad = gradient
+                if isinstance(optimiser, _MaskedAdam):
+                    optimiser.step(active[step, group])
+                else:
+                    optimiser.step()
+            for position, k in enumerate(group):
+                member = members[k]
+                with torch.no_grad():
+                    for name, param in zip(names, params):
+                        back = _STACK_LAYOUT.get(name, identity)[1]
+                        dict(member.module_.named_parameters())[name].copy_(back(param[position], dim))
+                member.module_.eval()
+                member._prepare_inference()
+
+    # members are independent: contiguous groups of them run on as many threads as torch is set to
+    # use, each without ever waiting on another (its ops single-threaded, as a fit's are)
+    workers = min(torch.get_num_threads(), M)
+    with _single_threaded(), ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(fit_group, np.array_split(np.arange(M), workers)))
 
 
 def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.ndarray,
@@ -756,7 +788,7 @@ def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.n
     num_inputs = int(first.lookback) + int(first.max_blocks) - 1
     rows_per_kind = max(num_inputs, NUM_OPERATORS)
     features = torch.from_numpy(_token_counts(cells, first.lookback, rows_per_kind)).to(first.device)
-    M, dim, hidden = len(members), int(first.embedding_dim), int(first.hidden)
+    dim, hidden = int(first.embedding_dim), int(first.hidden)
 
     def padded(table: torch.Tensor) -> torch.Tensor:
         return nn.functional.pad(table, (0, 0, 0, rows_per_kind - table.shape[1]))
@@ -764,6 +796,7 @@ def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.n
     @torch.no_grad()
     def gradients_of(params, rows, weights, targets):
         embed_in, embed_op, w1, b1, w2, b2, w_out, b_out = params
+        M = len(rows)  # the members of this stack
         batch = torch.from_numpy(rows).to(features.device)
         x = features[batch]  # (M, W, 4R)
         embed = torch.stack([padded(embed_in), padded(embed_op)], dim=1).view(2 * M, rows_per_kind, dim)
@@ -1007,10 +1040,12 @@ class EnsemblePredictor(RegressorMixin, BaseEstimator):
         return self
 
     def predict(self, X: Any) -> np.ndarray:
-        """Mean of the members' predicted accuracies, one per cell of ``X``."""
+        """Mean of the members' predicted accuracies, one per cell of ``X``, on the
+        :data:`~harness.resolution.ACCURACY_RESOLUTION` grid (see the module docstring)."""
         check_is_fitted(self, "members_")
         cells = _as_cells(X, self._space())
-        return np.mean([member._predict_cells(cells) for member in self.members_], axis=0)
+        return on_grid(np.mean([member._predict_cells(cells) for member in self.members_], axis=0),
+                       ACCURACY_RESOLUTION)
 
     def get_state(self) -> dict[str, np.ndarray]:
         """Every member's state under ``member<k>.``, plus its training indices."""
@@ -1101,7 +1136,9 @@ def nb201_accuracy_predictor(name: str, seed: int = 0) -> BaseEstimator:
 
 def tabular_accuracy_model(name: str, seed: int, features: BaseEstimator) -> BaseEstimator:
     """The model ``name`` of :data:`NB201_PREDICTORS` (see :func:`nb201_accuracy_predictor`) on ``features``,
-    a transformer of some space's cell matrix (NB201's one-hot, or an NB101 encoding)."""
+    a transformer of some space's cell matrix (NB201's one-hot, or an NB101 encoding), with its
+    predictions on the :data:`~harness.resolution.ACCURACY_RESOLUTION` grid
+    (:class:`~harness.resolution.OnGrid`)."""
     if name not in NB201_PREDICTORS:
         raise ValueError(f"unknown predictor {name!r}; choose one of {NB201_PREDICTORS}")
     if name == "xgboost":
@@ -1114,9 +1151,10 @@ def tabular_accuracy_model(name: str, seed: int, features: BaseEstimator) -> Bas
                                  random_state=seed)
     model = Pipeline([("features", features), ("regressor", regressor)])
     if name.endswith("-ensemble"):
-        return BaggingRegressor(model, n_estimators=ENSEMBLE_MEMBERS, max_samples=ENSEMBLE_FRACTION,
-                                bootstrap=False, random_state=seed)
-    return model
+        model = BaggingRegressor(model, n_estimators=ENSEMBLE_MEMBERS, max_samples=ENSEMBLE_FRACTION,
+                                 bootstrap=False, random_state=seed)
+    # predictions on the grid, as PNAS's predictors give theirs: ties on paper stay ties on any machine
+    return OnGrid(model, ACCURACY_RESOLUTION)
 
 
 

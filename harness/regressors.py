@@ -185,12 +185,36 @@ def _check_times(y: np.ndarray, where: str) -> None:
         raise ValueError(f"{where}: training times must be positive and finite, got {y[i].item()} at row {i}")
 
 
+#: Relative step between the column scales of :func:`_nnls_without_ties`: far above the ~1e-14 by which
+#: BLAS kernels disagree on a gradient, far below anything that moves the conditioning.
+NNLS_TIE_BREAK = 1e-8
+
+
+def _nnls_without_ties(A: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Non-negative least-squares coefficients of ``b`` on ``A``, the same on every processor.
+
+    Lawson-Hanson adds, at each step, the column of largest gradient. Columns whose gradients are
+    equal on paper (copies of a column: one-hot features of operators seen in the same cells; or
+    any column when the fit is not unique, as with fewer training rows than features) then go in
+    in the order the processor's BLAS kernels round them, and the fit ends elsewhere. Measured on
+    NAS-Bench-201 latency with 8 training cells: OpenBLAS's Haswell and SkylakeX kernels reached
+    mean relative errors of 0.271 and 0.284. Column ``j`` is scaled by ``1 + j`` times
+    :data:`NNLS_TIE_BREAK` and its coefficient scaled back: a rescaled column spans the same
+    non-negative cone, so every solution is still a solution of the original problem, and ties on
+    paper are broken by column index instead of by rounding.
+    """
+    scale = 1.0 + NNLS_TIE_BREAK * np.arange(A.shape[1])
+    coef, _ = nnls(A * scale, b)
+    return coef * scale
+
+
 class NNLSRegressor(RegressorMixin, BaseEstimator):
     """Linear regression with non-negative coefficients (POPNAS's "NNLS").
 
-    Solved with :func:`scipy.optimize.nnls` (Lawson-Hanson). With
-    ``fit_intercept`` the intercept is free (it may be negative): ``X`` and
-    ``y`` are centred, the coefficients fitted on them, and the intercept is
+    Solved with :func:`scipy.optimize.nnls` (Lawson-Hanson), with ties
+    between columns broken by column index rather than by the processor's
+    rounding (:func:`_nnls_without_ties`). With ``fit_intercept`` the
+    intercept is free (it may be negative): ``X`` and ``y`` are centred, the coefficients fitted on them, and the intercept is
     ``mean(y) - mean(X) @ coef_``; that is what
     ``LinearRegression(positive=True)`` does too.
 
@@ -212,10 +236,10 @@ class NNLSRegressor(RegressorMixin, BaseEstimator):
         X, y = validate_data(self, X, y, dtype=np.float64, y_numeric=True, reset=True)
         if self.fit_intercept:
             x_mean, y_mean = X.mean(axis=0), y.mean()
-            self.coef_, _ = nnls(X - x_mean, y - y_mean)
+            self.coef_ = _nnls_without_ties(X - x_mean, y - y_mean)
             self.intercept_ = float(y_mean - x_mean @ self.coef_)
         else:
-            self.coef_, _ = nnls(X, y)
+            self.coef_ = _nnls_without_ties(X, y)
             self.intercept_ = 0.0
         return self
 

@@ -107,7 +107,7 @@ def test_v1_front_equals_the_v1_loop_on_tied_grids(points):
 @given(st.lists(st.tuples(st.floats(0, 1e3), st.floats(0, 1)), min_size=1, max_size=80))
 def test_v1_front_equals_the_v1_loop_on_floats(points):
     """On floats the rule decides on the grid (harness.search.pareto): the loop run on the gridded values."""
-    from harness.search.pareto import ACCURACY_RESOLUTION, TIME_RESOLUTION, quantize
+    from harness.resolution import ACCURACY_RESOLUTION, TIME_RESOLUTION, quantize
 
     time = np.array([p[0] for p in points])
     acc = np.array([p[1] for p in points])

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from backends.nb201 import load_nb201_table
 from harness.pareto_metrics import anytime_hypervolume, best_under_budget, front_recall, hypervolume, true_front
-from harness.search.pareto import ACCURACY_RESOLUTION, TIME_RESOLUTION, quantize
+from harness.resolution import ACCURACY_RESOLUTION, TIME_RESOLUTION, quantize
 
 
 def brute_force_hypervolume(accuracy, cost, reference):

@@ -179,6 +179,24 @@ def test_sklearn_compatible_regressor(estimator, check):
     check(estimator)
 
 
+@pytest.mark.parametrize("fit_intercept", [True, False])
+def test_nnls_breaks_ties_between_columns_by_index_not_by_rounding(fit_intercept):
+    # two copies of a column: the fit may put the coefficient on either. Lawson-Hanson takes the one
+    # whose gradient comes out larger, so a rounding-sized difference (as between BLAS kernels) used
+    # to decide; the tie-break gives it to the later copy whichever copy rounds larger
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.5, 2.0, size=(12, 3))
+    y = base @ np.array([1.0, 2.0, 0.5]) + 3.0
+    copy = base[:, [1]]
+    for nudge in (1 + 4e-16, 1.0, 1 - 4e-16):
+        X = np.hstack([base, copy * nudge, copy])
+        model = NNLSRegressor(fit_intercept=fit_intercept).fit(X, y)
+        assert model.coef_[3] == 0 and model.coef_[4] > 0, (nudge, model.coef_)
+        # still a least-squares solution of the original problem: same residual as plain NNLS
+        reference = LinearRegression(positive=True, fit_intercept=fit_intercept).fit(X, y)
+        np.testing.assert_allclose(model.predict(X), reference.predict(X), atol=1e-8)
+
+
 def test_nnls_coefficients_are_non_negative_and_match_sklearn():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(200, 6))

@@ -99,7 +99,7 @@ def test_decisions_do_not_depend_on_last_bit_noise(seed):
 
 
 def test_differences_above_the_grid_still_decide():
-    from harness.search.pareto import ACCURACY_RESOLUTION, TIME_RESOLUTION
+    from harness.resolution import ACCURACY_RESOLUTION, TIME_RESOLUTION
 
     assert top_k(np.array([0.5, 0.5 + 2 * ACCURACY_RESOLUTION]), 1).tolist() == [1]
     assert top_k(np.array([0.5, 0.5 + ACCURACY_RESOLUTION / 10]), 1).tolist() == [0]  # a tie: first wins

@@ -16,42 +16,20 @@ and trains the :func:`top_k` of the pool by predicted accuracy:
     paper's "the Pareto front considered at most 256 best architectures".
 
 Every rule decides on predictions rounded to a fixed grid
-(:data:`ACCURACY_RESOLUTION`, :data:`TIME_RESOLUTION`), with ties kept in
-candidate order (which is itself fixed by the previous steps' decisions).
-Why: the last bits of a prediction depend on the processor (vector kernels
-of PyTorch, OpenBLAS and MKL differ between CPUs and between
-``ATEN_CPU_CAPABILITY`` settings), and candidates that are exact ties on
-paper (cells the predictor cannot tell apart, children with identical
-time features) come out a few ulps apart in an order that then depends on
-the machine. On the grid they are ties again and the tie-break decides,
-the same everywhere. The grid is far finer than anything measurable, so
-it never merges candidates a real measurement could order.
+(:data:`~harness.resolution.ACCURACY_RESOLUTION`, :data:`~harness.resolution.TIME_RESOLUTION`), with
+ties kept in candidate order (which is itself fixed by the previous steps' decisions):
+:mod:`harness.resolution` says why.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from harness.resolution import ACCURACY_RESOLUTION, TIME_RESOLUTION, quantize
 from harness.validation import check_integer
-
-#: Grid of predicted accuracies (fractions) for ranking: 1e-9. An accuracy measured on a test set of
-#: n images moves in steps of 1/n (1e-4 for CIFAR-10's 10,000), so 1e-9 merges nothing a measurement can
-#: order; the float64 predictors' cross-processor differences are ~1e-15 (measured: at most 1.9e-15
-#: between ATen's AVX-512 and default kernels), so a prediction lands on the other side of a grid
-#: boundary with a probability of about 1e-6.
-ACCURACY_RESOLUTION = 1e-9
-
-#: Grid of predicted training times (in the time objective's unit, seconds for training backends) for the
-#: fronts: 1e-6, a microsecond, a million times below the timing noise of any real training.
-TIME_RESOLUTION = 1e-6
 
 #: POPNAS's front rules, by the name ``POPNAS(front=...)`` takes.
 FRONT_RULES: tuple[str, ...] = ("strict", "v1", "layered")
-
-
-def quantize(values: np.ndarray, resolution: float) -> np.ndarray:
-    """``values`` rounded to the nearest multiple of ``resolution`` (as float64 multiples)."""
-    return np.rint(np.asarray(values, dtype=np.float64) / resolution)
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
