@@ -804,7 +804,7 @@ def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.n
         table = torch.bmm(embed, w1)  # (2M, R, 2H), as (M, 4R, H) the rows of _token_counts
         a1 = torch.baddbmm(b1, x, table.view(M, 4 * rows_per_kind, hidden)).relu_()
         a2 = torch.baddbmm(b2, a1, w2).relu_()
-        s = (a2 * w_out.transpose(1, 2)).sum(-1, keepdim=True).add_(b_out).sigmoid_()  # (M, W, 1)
+        s = torch.baddbmm(b_out, a2, w_out).sigmoid_()  # (M, W, 1)
         # d loss / d logit: sign of the error (torch's abs' gradient: 0 at 0), weight, sigmoid's slope
         d3 = torch.sign(s - targets[batch].unsqueeze(-1)).mul_(weights.unsqueeze(-1)).mul_(s * (1 - s))
         # ReLU's gradient as autograd takes it (0 where the output is 0), without a boolean mask
@@ -819,7 +819,7 @@ def _fit_mlp_stack(members: list["MLPPredictor"], cells: CellBatch, target: np.n
             d1.sum(1, keepdim=True),
             torch.bmm(a1.transpose(1, 2), d2),
             d2.sum(1, keepdim=True),
-            (a2 * d3).sum(1).unsqueeze(-1),
+            torch.bmm(a2.transpose(1, 2), d3),
             d3.sum(1, keepdim=True),
         ]
 
