@@ -53,11 +53,14 @@ Speed
     EPYC (process time, 256 five-block cells, 200 epochs, float64): MLP ensemble 0.62 s, LSTM
     ensemble about 33 s. The matrix products alone that these fits cannot skip take 0.41 s and 19 s
     there (``tests/benchmarks``, ``test_float64_product_floor_of_ensemble_fit``: about 21 GMAC/s,
-    one core's float64 rate), so both fits are bound by float64 arithmetic, not by Python.
-    Fitting runs torch single-threaded (minibatch ops are too small to
-    gain from threads) and prediction runs independent chunks on a pool of
-    as many threads as torch is set to use; torch's thread setting is
-    restored afterwards. The MLP's first layer is linear in the block
+    one core's float64 rate), so both fits are bound by float64 arithmetic, not by Python. On a
+    2-core Intel Sapphire Rapids VM the products run as fast (0.43 s and 15.6 s) but the
+    elementwise work and Adam, which are bound by memory there, take as long again: MLP ensemble
+    0.80-0.90 s, LSTM ensemble about 40 s on one thread.
+    Each stack's ops run single-threaded (minibatch ops are too small to gain from intra-op
+    threads); an ensemble's members are split over as many threads as torch is set to use
+    (:func:`_fit_stack`), and prediction runs independent chunks on such a pool too; torch's
+    thread setting is restored afterwards. The MLP's first layer is linear in the block
     average, so a cell's first pre-activation is ``sum_j T[code_j] / b +
     bias`` where ``T`` holds, for every block code of
     :meth:`CellSpace.block_codes`, that block's contribution. ``T``
@@ -700,9 +703,11 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
     last bits can still differ (~1e-17 after a fit: ATen's elementwise kernels round the tail of a
     tensor in scalar code, and where a member's rows fall depends on the stack), far below the grid
     predictions are given on (:mod:`harness.resolution`); ``tests/test_predictors.py`` holds one
-    and two threads to the stacked-fit tolerance. On two cores the wall time of a five-member fit
-    falls to that of three members; a sweep that already runs one job per core gives each job one
-    thread and gains nothing.
+    and two threads to the stacked-fit tolerance. At best a five-member fit on two threads takes
+    the time of three members; measured on a 2-core Intel VM (256 five-block cells, 200 epochs),
+    0.80-0.90 s on one thread and 0.67-0.82 s on two, whose CPU time rose by 40 % (the two cores
+    slow each other down there). A sweep that runs one job per core gives each job one thread and
+    gains nothing.
     """
     first = members[0]
     M, epochs, batch_size = len(members), int(first.epochs), int(first.batch_size)
