@@ -43,7 +43,7 @@ from ablations.report import TableSection
 from backends.nb201 import ACCURACY_SUFFIX, COST_PREFIX
 from harness.predictors import NB201_PREDICTORS, nb201_accuracy_predictor
 from harness.regressors import NB201_TIME_REGRESSORS, nb201_time_regressor, relative_error
-from harness.resolution import ACCURACY_RESOLUTION, TIME_RESOLUTION, on_grid
+from harness.resolution import TIME_RESOLUTION, on_grid
 from harness.validation import check_integer
 
 if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
@@ -84,10 +84,11 @@ def _scores(predicted: np.ndarray, true: np.ndarray, top_k: Sequence[int], kind:
 
     ``kind`` is ``"accuracy"`` (higher is better) or ``"latency"`` (lower is better, in
     milliseconds). The ranks are read on the predictions' grid (:mod:`harness.resolution`), so
-    predictions tied on paper are tied on every machine.
+    predictions tied on paper are tied on every machine: the accuracy models give theirs on it, the
+    latency regressors' are rounded to the time grid here.
     """
     accuracy = kind == "accuracy"
-    ranked = on_grid(predicted, ACCURACY_RESOLUTION if accuracy else TIME_RESOLUTION)
+    ranked = predicted if accuracy else on_grid(predicted, TIME_RESOLUTION)
     with warnings.catch_warnings():
         # constant predictions (the mean regressor) have no correlation: NaN, left out of the means
         warnings.simplefilter("ignore", stats.ConstantInputWarning)

@@ -714,6 +714,7 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
     dim, device = int(first.embedding_dim), first.device
     generators = [member._start(cells.take(subset), target[subset]) for member, subset in zip(members, subsets)]
     names = [name for name, _ in first.module_.named_parameters()]
+    module_weights = [dict(member.module_.named_parameters()) for member in members]
     identity = (lambda w, dim: w, lambda w, dim: w)
     targets = torch.from_numpy(np.asarray(target, np.float64)).to(device)
 
@@ -740,9 +741,8 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
     def fit_group(group: np.ndarray) -> None:
         """Fit members ``group`` as one stack, on the plan above (so their arithmetic is that of any
         other grouping: the same padding, optimiser and minibatches)."""
-        params = [torch.stack([_STACK_LAYOUT.get(name, identity)[0](dict(members[k].module_.named_parameters())
-                                                                   [name].detach(), dim) for k in group])
-                  .contiguous().requires_grad_() for name in names]
+        params = [torch.stack([_STACK_LAYOUT.get(name, identity)[0](module_weights[k][name].detach(), dim)
+                               for k in group]).contiguous().requires_grad_() for name in names]
         step_weights = torch.from_numpy(weights[:, group]).to(device)
         optimiser = (torch.optim.Adam(params, lr=float(rates[0]), fused=True) if uniform
                      else _MaskedAdam(params, rates[group]))
@@ -756,13 +756,11 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
                 else:
                     optimiser.step()
             for position, k in enumerate(group):
-                member = members[k]
                 with torch.no_grad():
                     for name, param in zip(names, params):
-                        back = _STACK_LAYOUT.get(name, identity)[1]
-                        dict(member.module_.named_parameters())[name].copy_(back(param[position], dim))
-                member.module_.eval()
-                member._prepare_inference()
+                        module_weights[k][name].copy_(_STACK_LAYOUT.get(name, identity)[1](param[position], dim))
+                members[k].module_.eval()
+                members[k]._prepare_inference()
 
     # members are independent: contiguous groups of them run on as many threads as torch is set to
     # use, each without ever waiting on another (its ops single-threaded, as a fit's are)
