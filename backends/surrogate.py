@@ -80,6 +80,7 @@ from harness.noise import (
     tau_for_rho,
 )
 from harness.operators import NUM_OPERATORS, PNAS_ORDER
+from harness.parallel import chunk_bounds, map_threads
 from harness.rastrigin import rastrigin
 from harness.space import CellBatch, CellSpace
 from harness.validation import check_integer
@@ -320,9 +321,21 @@ class SurrogateBackend(Backend):
 
     # ------------------------------------------------------------------ evaluation
     def score(self, cells: CellBatch, epochs: int, seed: int) -> dict[str, np.ndarray]:
-        """All measured columns as arrays (the vectorised core of :meth:`evaluate`)."""
+        """All measured columns as arrays (the vectorised core of :meth:`evaluate`).
+
+        Every row depends on its own cell alone, so a large batch is scored in contiguous chunks on
+        threads (:mod:`harness.parallel`), with the same result bit for bit.
+        """
+        bounds = chunk_bounds(len(cells))
+        if len(bounds) == 1:
+            return self._score(cells, epochs, seed)
+        _ = self._copula, self._time_noise_scale  # the landscape's cached tables, built before the threads share them
+        parts = map_threads(lambda rows: self._score(cells.take(rows), epochs, seed), bounds)
+        return {column: np.concatenate([part[column] for part in parts]) for column in parts[0]}
+
+    def _score(self, cells: CellBatch, epochs: int, seed: int) -> dict[str, np.ndarray]:
         codes = self.space.block_codes(cells)
-        keys = self.space.keys(cells)
+        keys = self.space.keys(cells, codes)
         # one hash per cell; every random stream below is drawn from it with its own salts
         cell_hash = hash_rows(keys if keys.dtype == np.int64 else codes, self.landscape_seed)
         clean = self._clean_accuracy(codes, cells.num_blocks)

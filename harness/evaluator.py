@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 import harness
+from harness.parallel import chunk_bounds, start
 from harness.provenance import git_commit
 from harness.search_space import CellBatchLike, SearchSpace
 from harness.space import Cell, CellSpace
@@ -74,8 +75,17 @@ class Backend(abc.ABC):
         batch = self.as_batch(cells)
         epochs = self.check_epochs(epochs)
         seed = check_seed(seed)
+        # the text column depends on the cells alone: a large batch builds it on a thread of its own
+        # while the backend measures (harness.parallel)
+        texts = start(lambda: self.cell_texts(batch), background=len(chunk_bounds(len(batch))) > 1)
         measured = self._evaluate(batch, epochs, seed)
-        return self.result_frame(batch, measured, epochs, seed)
+        return self.result_frame(batch, measured, epochs, seed, texts())
+
+    def cell_texts(self, cells: CellBatchLike) -> Any:
+        """The ``cell`` column: every cell's canonical text, as an array pandas reads as text."""
+        if isinstance(self.space, CellSpace):  # built without a Python string per cell
+            return self.space.format_column(cells)
+        return self.space.format_array(cells) if len(cells) else np.array([], dtype=object)
 
     def as_batch(self, cells: CellBatchLike | Sequence[Cell | str]) -> CellBatchLike:
         """``cells`` as a validated batch of this backend's space."""
@@ -95,15 +105,14 @@ class Backend(abc.ABC):
         return int(epochs)
 
     def result_frame(
-        self, cells: CellBatchLike, measured: dict[str, np.ndarray], epochs: int, seed: int
+        self, cells: CellBatchLike, measured: dict[str, np.ndarray], epochs: int, seed: int,
+        texts: Any = None,
     ) -> pd.DataFrame:
-        """The protocol's DataFrame from measured columns (shared by all backends)."""
+        """The protocol's DataFrame from measured columns (shared by all backends); ``texts``, the
+        :meth:`cell_texts` of ``cells`` when the caller has built them already."""
         n = len(cells)
-        # PNAS/POPNAS spaces build the text column without a Python string per cell
-        texts = self.space.format_column(cells) if isinstance(self.space, CellSpace) else (
-            self.space.format_array(cells) if n else np.array([], dtype=object))
         columns: dict[str, Any] = {
-            "cell": texts,
+            "cell": self.cell_texts(cells) if texts is None else texts,
             "blocks": cells.num_blocks.astype(np.int64),
             "accuracy": np.asarray(measured["accuracy"], dtype=np.float64),
             "train_time": np.asarray(measured["train_time"], dtype=np.float64),

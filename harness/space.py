@@ -39,6 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from harness.operators import NUM_OPERATORS, PNAS_ORDER, POPNAS_ORDER, operator_id
+from harness.parallel import chunk_bounds, map_threads
 from harness.validation import check_integer
 
 #: Fill value of the unused block slots of a cell array.
@@ -323,18 +324,19 @@ class CellSpace:
         first.sort()
         return cells.take(first)
 
-    def keys(self, cells: CellBatch) -> np.ndarray:
+    def keys(self, cells: CellBatch, codes: np.ndarray | None = None) -> np.ndarray:
         """A key per cell, equal exactly when the canonical cells are equal.
 
         Each block becomes a code in ``[0, nb^2]`` (0 for an empty slot, ``nb``
         the number of branch values); the cell is the mixed-radix int64 number
         of its block codes. Spaces too large for 63 bits get byte-string keys
         (numpy void), which sort and compare just as well, more slowly.
+        ``codes``, when given, are the batch's :meth:`block_codes`, already computed by the caller.
         """
         if self._block_code_radix() ** self.max_blocks >= 2**63:
             rows = np.ascontiguousarray(cells.blocks).reshape(len(cells), -1)
             return rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
-        codes = self.block_codes(cells).astype(np.int64)
+        codes = (self.block_codes(cells) if codes is None else codes).astype(np.int64)
         radix = self._block_code_radix()
         key = np.zeros(len(cells), np.int64)
         for j in range(self.max_blocks):
@@ -548,17 +550,22 @@ class CellSpace:
 
     # ------------------------------------------------------------------ validation
     def validate(self, cells: CellBatch, where: str = "cells") -> None:
-        """Raise ``ValueError`` naming the first invalid cell of ``cells`` (vectorised check)."""
+        """Raise ``ValueError`` naming the first invalid cell of ``cells`` (vectorised check; a large
+        batch is checked in chunks on threads, :mod:`harness.parallel`)."""
         if cells.blocks.ndim != 3 or cells.blocks.shape[1:] != (self.max_blocks, 4):
             raise ValueError(
                 f"{where}: expected a block array of shape (n, {self.max_blocks}, 4), "
                 f"got {cells.blocks.shape}"
             )
+        bad = map_threads(lambda rows: self._invalid_rows(cells.take(rows)).any(), chunk_bounds(len(cells)))
+        if any(bad):
+            i = int(np.flatnonzero(self._invalid_rows(cells))[0])
+            raise ValueError(f"{where}: {self._what_is_invalid(cells, i)}")
+
+    def _invalid_entries(self, cells: CellBatch) -> tuple[np.ndarray, np.ndarray]:
+        """``(bad, used)``, both ``(n, 4 * max_blocks)``: which values of the flattened blocks are out
+        of range, and which slots the cells use."""
         nb = cells.num_blocks.astype(np.int64)
-        bad_count = (nb < 0) | (nb > self.max_blocks)
-        if bad_count.any():
-            i = int(np.flatnonzero(bad_count)[0])
-            raise ValueError(f"{where}: cell {i} has {nb[i]} blocks; allowed 0..{self.max_blocks}")
         # one pass over the int8 values, column by column of (in1, op1, in2, op2) per slot: a
         # used slot's value must lie in its column's range (block j, 0-based, reads
         # -lookback..j-1), an unused slot's must be EMPTY
@@ -568,15 +575,24 @@ class CellSpace:
         high = np.stack([slot - 1, top_op, slot - 1, top_op], axis=1).ravel().astype(np.int8)
         flat = cells.blocks.reshape(len(cells), 4 * self.max_blocks)
         used = np.repeat(slot[None, :] < nb[:, None], 4, axis=1)
-        bad = np.where(used, (flat < low) | (flat > high), flat != EMPTY)
-        if bad.any():
-            i, column = (int(v) for v in np.argwhere(bad)[0])
-            j = column // 4
-            what = "padding value" if not used[i, column] else ("operator id" if column % 2 else "input")
-            raise ValueError(
-                f"{where}: invalid {what} in block {j + 1} of cell {i}: "
-                f"{tuple(int(v) for v in cells.blocks[i, j])} (lookback={self.lookback}, {nb[i]} blocks)"
-            )
+        return np.where(used, (flat < low) | (flat > high), flat != EMPTY), used
+
+    def _invalid_rows(self, cells: CellBatch) -> np.ndarray:
+        """Per cell, whether its block count or any of its values is invalid."""
+        bad_count = (cells.num_blocks < 0) | (cells.num_blocks > self.max_blocks)
+        return bad_count | self._invalid_entries(cells)[0].any(axis=1)
+
+    def _what_is_invalid(self, cells: CellBatch, i: int) -> str:
+        """What is wrong with cell ``i`` of ``cells``, an invalid one, in words."""
+        nb = int(cells.num_blocks[i])
+        if not 0 <= nb <= self.max_blocks:
+            return f"cell {i} has {nb} blocks; allowed 0..{self.max_blocks}"
+        bad, used = self._invalid_entries(cells.take(slice(i, i + 1)))
+        column = int(np.flatnonzero(bad[0])[0])
+        j = column // 4
+        what = "padding value" if not used[0, column] else ("operator id" if column % 2 else "input")
+        return (f"invalid {what} in block {j + 1} of cell {i}: {tuple(int(v) for v in cells.blocks[i, j])} "
+                f"(lookback={self.lookback}, {nb} blocks)")
 
     # ------------------------------------------------------------------ helpers
     def _check_position(self, b: int) -> None:
