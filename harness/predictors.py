@@ -88,6 +88,7 @@ Checkpoints
 
 from __future__ import annotations
 
+import itertools
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -718,23 +719,23 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
     identity = (lambda w, dim: w, lambda w, dim: w)
     targets = torch.from_numpy(np.asarray(target, np.float64)).to(device)
 
-    # every step's minibatches, drawn as the separate fits draw them: (steps, M, batch) rows of the
-    # whole data, their loss weights (1 / minibatch size, 0 on padding) and which members step
+    # every step's minibatches, drawn as the separate fits draw them: rows of the whole data, their
+    # loss weights (1 / minibatch size, 0 on padding) and which members step. The s-th minibatch of
+    # an epoch has the same size in every epoch, so step s of every epoch is padded only to the
+    # largest member's s-th minibatch: (epochs, M, widths[s]) arrays, not a whole batch_size each
+    # (a tail of 58 cells would otherwise cost as much as a full minibatch of 256)
     per_epoch = max(-(-len(subset) // batch_size) for subset in subsets)
-    width = min(batch_size, max(len(subset) for subset in subsets))
-    # (epochs, steps per epoch, M, width), flattened to (steps, M, width) below
-    rows: np.ndarray = np.zeros((epochs, per_epoch, M, width), np.int64)
-    weights: np.ndarray = np.zeros((epochs, per_epoch, M, width))
+    widths = [min(batch_size, max(len(subset) for subset in subsets) - s * batch_size) for s in range(per_epoch)]
+    rows = [np.zeros((epochs, M, width), np.int64) for width in widths]
+    weights = [np.zeros((epochs, M, width)) for width in widths]
     for k, (subset, generator) in enumerate(zip(subsets, generators)):
         for epoch in range(epochs):
             order = subset[torch.randperm(len(subset), generator=generator).numpy()]
             for step, start in enumerate(range(0, len(subset), batch_size)):
                 batch = order[start:start + batch_size]
-                rows[epoch, step, k, :len(batch)] = batch
-                weights[epoch, step, k, :len(batch)] = 1.0 / len(batch)
-    rows = rows.reshape(-1, M, width)
-    weights = weights.reshape(-1, M, width)
-    active = weights[:, :, 0] > 0
+                rows[step][epoch, k, :len(batch)] = batch
+                weights[step][epoch, k, :len(batch)] = 1.0 / len(batch)
+    active = np.stack([w[:, :, 0] > 0 for w in weights], axis=1)  # (epochs, steps per epoch, M)
     rates = np.array([member.lr_ for member in members])
     uniform = bool(active.all()) and bool((rates == rates[0]).all())
 
@@ -743,16 +744,16 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
         other grouping: the same padding, optimiser and minibatches)."""
         params = [torch.stack([_STACK_LAYOUT.get(name, identity)[0](module_weights[k][name].detach(), dim)
                                for k in group]).contiguous().requires_grad_() for name in names]
-        step_weights = torch.from_numpy(weights[:, group]).to(device)
+        step_weights = [torch.from_numpy(w[:, group]).to(device) for w in weights]
         optimiser = (torch.optim.Adam(params, lr=float(rates[0]), fused=True) if uniform
                      else _MaskedAdam(params, rates[group]))
         with _single_threaded():
-            for step in range(len(rows)):
-                for param, gradient in zip(params, gradients_of(params, rows[step, group], step_weights[step],
-                                                                targets)):
+            for epoch, step in itertools.product(range(epochs), range(per_epoch)):
+                for param, gradient in zip(params, gradients_of(params, rows[step][epoch, group],
+                                                                step_weights[step][epoch], targets)):
                     param.grad = gradient
                 if isinstance(optimiser, _MaskedAdam):
-                    optimiser.step(active[step, group])
+                    optimiser.step(active[epoch, step, group])
                 else:
                     optimiser.step()
             for position, k in enumerate(group):
