@@ -49,6 +49,7 @@ from harness.nb201_space import NUM_EDGES, NB201Space
 from harness.predictors import ENSEMBLE_MEMBERS, NB201_PREDICTORS, nb201_accuracy_predictor
 from harness.predictors import fit_quietly as _fit
 from harness.regressors import NB201_TIME_REGRESSORS, nb201_time_regressor, relative_error
+from harness.resolution import ACCURACY_RESOLUTION
 from harness.validation import check_integer
 
 if TYPE_CHECKING:  # annotations only: the run context imports the studies' settings
@@ -294,6 +295,15 @@ def nb201_predictor_ranking(
 
 
 # ---------------------------------------------------------------------------- report section
+#: How the predictor table's rank correlations read predictions (said in the report, beside it).
+GRID_NOTE = (
+    f" Rank correlations read the predictions on the {ACCURACY_RESOLUTION:g} accuracy grid "
+    "(`harness.resolution`), so predictions equal on paper are ties on every machine. Ridge, an additive "
+    "model fitted on the cells of at most one operator at b = 1, can give the 240 two-operator cells only a few distinct "
+    "values (five on the packaged table) and is scored on those ties; there it can equal another model "
+    "that splits the cells into the same classes."
+)
+
 def sections(run: PaperRun) -> list[TableSection]:
     """The ``nb201`` study's report sections: the time regressors, the predictors' ranking and the
     train-size sweep (:mod:`ablations.nb201_train_sizes`)."""
@@ -302,17 +312,17 @@ def sections(run: PaperRun) -> list[TableSection]:
 
     cfg = run.settings.nb201
     sections = []
-    for table_id, title, study, options in (
+    for table_id, title, study, options, reading in (
         ("nb201_time_regressors", "Time (latency) regressors on NAS-Bench-201, smaller to larger cells",
-         nb201_time_regressors, cfg.time_regressors),
+         nb201_time_regressors, cfg.time_regressors, ""),
         ("nb201_predictor_ranking", "Accuracy predictors' rank correlation on NAS-Bench-201",
-         nb201_predictor_ranking, cfg.predictor_ranking),
+         nb201_predictor_ranking, cfg.predictor_ranking, GRID_NOTE),
     ):
         # no fallback: the packaged table is always there, and a data_dir the user names must exist
         table = study(data_dir=cfg.data_dir, seed=run.settings.seed, **options)
         source = f"`{cfg.data_dir}`" if cfg.data_dir else "the packaged copy (`backends/data/nb201`)"
         notes = (f"NAS-Bench-201 (NATS-Bench accuracies, HELP latencies) from {source}; the count of "
-                 "non-`none` operators plays the block count. See `ablations/nb201_studies.py`.")
+                 f"non-`none` operators plays the block count. See `ablations/nb201_studies.py`.{reading}")
         sections.append(TableSection(table_id, title, table, notes=notes, settings=dict(options)))
     sections.append(train_sizes_section(run, cfg))
     return sections
