@@ -116,9 +116,11 @@ def make_executor(
 
 
 def initialise_worker(threads: int, gpu_queue: Any | None) -> None:
-    """Set up a fresh pool worker: its GPU (taken from ``gpu_queue``) and its torch thread count."""
+    """Set up a fresh pool worker: its GPU (taken from ``gpu_queue``) and its thread count, for torch
+    and (``OMP_NUM_THREADS``) for the harness's own threaded numpy work (:mod:`harness.parallel`)."""
     if gpu_queue is not None:
         os.environ["CUDA_VISIBLE_DEVICES"] = str(gpu_queue.get())
+    os.environ["OMP_NUM_THREADS"] = str(threads)
     import torch  # imported here so that the GPU choice above comes first
 
     torch.set_num_threads(threads)

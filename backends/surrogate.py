@@ -271,8 +271,9 @@ class SurrogateBackend(Backend):
 
     def _clean_accuracy(self, codes: np.ndarray, num_blocks: np.ndarray) -> np.ndarray:
         point = self._block_points[0, codes[:, 0]]
-        for j in range(1, self.space.max_blocks):
-            point += self._block_points[j, codes[:, j]]
+        row = np.empty_like(point)
+        for j in range(1, self.space.max_blocks):  # one buffer for every slot's rows
+            point += np.take(self._block_points[j], codes[:, j], axis=0, out=row)
         b = num_blocks.astype(np.float64)
         point *= (1.0 / np.sqrt(np.maximum(b, 1.0))).astype(np.float32)[:, None]
         f = rastrigin(point)

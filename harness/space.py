@@ -336,11 +336,12 @@ class CellSpace:
         if self._block_code_radix() ** self.max_blocks >= 2**63:
             rows = np.ascontiguousarray(cells.blocks).reshape(len(cells), -1)
             return rows.view(np.dtype((np.void, rows.shape[1]))).ravel()
-        codes = (self.block_codes(cells) if codes is None else codes).astype(np.int64)
+        codes = self.block_codes(cells) if codes is None else codes
         radix = self._block_code_radix()
-        key = np.zeros(len(cells), np.int64)
-        for j in range(self.max_blocks):
-            key = key * radix + codes[:, j]
+        key = codes[:, 0].astype(np.int64)
+        for j in range(1, self.max_blocks):  # in place: no new 8-byte array per slot
+            key *= radix
+            key += codes[:, j]
         return key
 
     def block_codes(self, cells: CellBatch) -> np.ndarray:

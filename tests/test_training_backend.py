@@ -27,6 +27,7 @@ from backends.network import (
 )
 from backends.training import TrainingResult, cell_seed, train_cell
 from harness.operators import PNAS_ORDER
+from harness.parallel import available_threads
 from harness.space import CellSpace
 
 ONE_BLOCK = "(-2,sep3x3,-1,identity)"
@@ -364,12 +365,15 @@ def test_worker_initialiser_pins_one_gpu_and_sets_threads(monkeypatch):
     for index in (3, 5):
         gpus.put(index)
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3,4,5")
+    monkeypatch.setenv("OMP_NUM_THREADS", "16")
     previous = torch.get_num_threads()
     try:
         initialise_worker(2, gpus)
         assert os.environ["CUDA_VISIBLE_DEVICES"] == "3" and torch.get_num_threads() == 2
+        assert available_threads() == 2  # the harness's numpy threads follow the worker's share
         initialise_worker(1, gpus)  # the next worker gets the next GPU
         assert os.environ["CUDA_VISIBLE_DEVICES"] == "5" and torch.get_num_threads() == 1
+        assert available_threads() == 1
     finally:
         torch.set_num_threads(previous)
 
