@@ -684,10 +684,10 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
 
     Each member keeps what a separate fit gives it: its seeded initialisation, its own minibatch
     order (``randperm`` from its generator each epoch) over its own ``subset``, its learning rate.
-    Step ``s`` of epoch ``e`` gathers every member's ``s``-th minibatch into ``(M, batch)`` rows of
-    the data (shorter minibatches padded with weight 0), and ``gradients_of(params, rows, weights,
-    targets)`` returns the gradients, one per stacked weight, of the sum of the members' mean L1
-    losses on them. A member's gradient is then its own loss's, and Adam is elementwise, so one
+    Step ``s`` of epoch ``e`` gathers every member's ``s``-th minibatch into ``(M, width_s)`` rows
+    of the data (``width_s`` the largest member's ``s``-th minibatch; shorter ones padded with weight
+    0), and ``gradients_of(params, rows, weights, targets)`` returns the gradients, one per stacked
+    weight, of the sum of the members' mean L1 losses on them. A member's gradient is then its own loss's, and Adam is elementwise, so one
     fused Adam over the stacked weights updates each member as its own optimiser would. When
     members run different numbers of minibatches in an epoch (subset sizes on both sides of a
     multiple of ``batch_size``) or use different learning rates, an unfused Adam with per-member
