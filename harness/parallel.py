@@ -26,11 +26,12 @@ MIN_ROWS_PER_THREAD = 65_536
 
 
 def available_threads() -> int:
-    """Threads the harness's numpy work may use: ``OMP_NUM_THREADS`` if set, else the usable CPUs."""
+    """Threads the harness's numpy work may use: ``OMP_NUM_THREADS`` if set (its first level, when
+    it lists one per level of nesting, as OpenMP allows: ``"4,2"``), else the usable CPUs."""
     setting = os.environ.get("OMP_NUM_THREADS", "").strip()
     if setting:
         try:
-            threads = int(setting)
+            threads = int(setting.split(",")[0])
         except ValueError:
             raise ValueError(f"OMP_NUM_THREADS={setting!r} (environment) is not an integer") from None
         if threads < 1:

@@ -31,7 +31,13 @@ def test_chunk_bounds_cover_the_batch_in_order(monkeypatch, n, threads, expected
         assert min(s.stop - s.start for s in bounds) >= 100
 
 
-@pytest.mark.parametrize("setting", ["two", "0"])
+@pytest.mark.parametrize("setting, threads", [("3", 3), (" 2 ", 2), ("4,2", 4)])
+def test_thread_setting_follows_openmp(monkeypatch, setting, threads):
+    monkeypatch.setenv("OMP_NUM_THREADS", setting)
+    assert parallel.available_threads() == threads
+
+
+@pytest.mark.parametrize("setting", ["two", "0", ",2"])
 def test_a_bad_thread_setting_is_named(monkeypatch, setting):
     monkeypatch.setenv("OMP_NUM_THREADS", setting)
     with pytest.raises(ValueError, match=f"OMP_NUM_THREADS='{setting}' \\(environment\\)"):
