@@ -687,8 +687,9 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
     Step ``s`` of epoch ``e`` gathers every member's ``s``-th minibatch into ``(M, width_s)`` rows
     of the data (``width_s`` the largest member's ``s``-th minibatch; shorter ones padded with weight
     0), and ``gradients_of(params, rows, weights, targets)`` returns the gradients, one per stacked
-    weight, of the sum of the members' mean L1 losses on them. A member's gradient is then its own loss's, and Adam is elementwise, so one
-    fused Adam over the stacked weights updates each member as its own optimiser would. When
+    weight, of the sum of the members' mean L1 losses on them. A member's gradient is then its own
+    loss's, and Adam is elementwise, so one fused Adam over the stacked weights updates each member
+    as its own optimiser would. When
     members run different numbers of minibatches in an epoch (subset sizes on both sides of a
     multiple of ``batch_size``) or use different learning rates, an unfused Adam with per-member
     step counts and rates updates only the members that have a minibatch.

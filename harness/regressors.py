@@ -214,7 +214,8 @@ class NNLSRegressor(RegressorMixin, BaseEstimator):
     Solved with :func:`scipy.optimize.nnls` (Lawson-Hanson), with ties
     between columns broken by column index rather than by the processor's
     rounding (:func:`_nnls_without_ties`). With ``fit_intercept`` the
-    intercept is free (it may be negative): ``X`` and ``y`` are centred, the coefficients fitted on them, and the intercept is
+    intercept is free (it may be negative): ``X`` and ``y`` are centred,
+    the coefficients fitted on them, and the intercept is
     ``mean(y) - mean(X) @ coef_``; that is what
     ``LinearRegression(positive=True)`` does too.
 

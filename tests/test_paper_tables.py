@@ -7,8 +7,9 @@ They must pass on any x86 machine and fail only when behaviour changes. Two thin
 * Decisions do not depend on the processor. The predictors compute in float64
   (``harness.predictors.DTYPE``), give their predictions on a grid and the searches rank on grids
   (``harness.resolution.ACCURACY_RESOLUTION``/``TIME_RESOLUTION``), so the same cells are chosen and
-  the same ties are ranked as ties whatever vector kernels PyTorch, MKL or OpenBLAS pick. ``.ci/run`` runs this file again with
-  ``ATEN_CPU_CAPABILITY=default`` and with one thread and ``MKL_CBWR=COMPATIBLE``.
+  the same ties are ranked as ties whatever vector kernels PyTorch, MKL or OpenBLAS pick.
+  ``.ci/run`` runs this file again with ``ATEN_CPU_CAPABILITY=default`` and with one thread and
+  ``MKL_CBWR=COMPATIBLE``.
 * Each quantity is compared with a tolerance that says why it is what it is (:data:`TOLERANCES`):
   integer columns (counts, seeds, steps, block counts) are exact; every float column of every table
   is assigned one of the classes below, and a test fails when a new float column has none.
