@@ -54,9 +54,9 @@ Speed
     ensemble about 33 s. The matrix products alone that these fits cannot skip take 0.41 s and 19 s
     there (``tests/benchmarks``, ``test_float64_product_floor_of_ensemble_fit``: about 21 GMAC/s,
     one core's float64 rate), so both fits are bound by float64 arithmetic, not by Python. On a
-    2-core Intel Sapphire Rapids VM the products run as fast (0.43 s and 15.6 s) but the
+    2-core Intel Sapphire Rapids VM the products run as fast (0.27-0.43 s and 15.2-16.7 s) but the
     elementwise work and Adam, which are bound by memory there, take as long again: MLP ensemble
-    0.80-0.90 s, LSTM ensemble about 40 s on one thread.
+    0.77-0.84 s, LSTM ensemble 42-49 s on one thread.
     Each stack's ops run single-threaded (minibatch ops are too small to gain from intra-op
     threads); an ensemble's members are split over as many threads as torch is set to use
     (:func:`_fit_stack`), and prediction runs independent chunks on such a pool too; torch's
@@ -706,10 +706,12 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
     tensor in scalar code, and where a member's rows fall depends on the stack), far below the grid
     predictions are given on (:mod:`harness.resolution`); ``tests/test_predictors.py`` holds one
     and two threads to the stacked-fit tolerance. At best a five-member fit on two threads takes
-    the time of three members; measured on a 2-core Intel VM (256 five-block cells, 200 epochs),
-    0.80-0.90 s on one thread and 0.67-0.82 s on two, whose CPU time rose by 40 % (the two cores
-    slow each other down there). A sweep that runs one job per core gives each job one thread and
-    gains nothing.
+    the time of three members. It takes more: the threads take turns at Python's interpreter lock
+    for every op they dispatch, which is why each step's Adam is one call (:class:`_FusedAdam`).
+    Measured on a 2-core Intel Sapphire Rapids VM (200 epochs): on 170 three-block cells three
+    members alone took 0.36 s on one thread, five members 0.67 s on one thread and 0.50-0.57 s on
+    two; on 256 five-block cells, 0.77-0.84 s on one thread and 0.54-0.61 s on two. A sweep that
+    runs one job per core gives each job one thread and gains nothing.
     """
     first = members[0]
     M, epochs, batch_size = len(members), int(first.epochs), int(first.batch_size)
@@ -746,17 +748,11 @@ def _fit_stack(members: list["_NeuralPredictor"], cells: CellBatch, target: np.n
         params = [torch.stack([_STACK_LAYOUT.get(name, identity)[0](module_weights[k][name].detach(), dim)
                                for k in group]).contiguous().requires_grad_() for name in names]
         step_weights = [torch.from_numpy(w[:, group]).to(device) for w in weights]
-        optimiser = (torch.optim.Adam(params, lr=float(rates[0]), fused=True) if uniform
-                     else _MaskedAdam(params, rates[group]))
+        optimiser = _FusedAdam(params, float(rates[0])) if uniform else _MaskedAdam(params, rates[group])
         with _single_threaded():
             for epoch, step in itertools.product(range(epochs), range(per_epoch)):
-                for param, gradient in zip(params, gradients_of(params, rows[step][epoch, group],
-                                                                step_weights[step][epoch], targets)):
-                    param.grad = gradient
-                if isinstance(optimiser, _MaskedAdam):
-                    optimiser.step(active[epoch, step, group])
-                else:
-                    optimiser.step()
+                gradients = gradients_of(params, rows[step][epoch, group], step_weights[step][epoch], targets)
+                optimiser.step(gradients, active[epoch, step, group])
             for position, k in enumerate(group):
                 with torch.no_grad():
                     for name, param in zip(names, params):
@@ -935,9 +931,38 @@ def _fit_lstm_stack(members: list["LSTMPredictor"], cells: CellBatch, target: np
     _fit_stack(members, cells, target, subsets, gradients_of)
 
 
+class _FusedAdam:
+    """``torch.optim.Adam(params, lr, fused=True)`` (no weight decay) as one call per step.
+
+    The same fused kernel, ``torch._fused_adam_``, on the same state (moments like the parameters,
+    a float32 step count), without the optimiser's per-step Python (state checks, grouping the
+    tensors by device and dtype, profiler hooks): about 0.3 ms a step on a 2-core Intel VM, a
+    tenth of a small ensemble fit's step, and Python time the fit's threads hold the interpreter
+    lock for. The kernel is private to torch, which ``constraints.txt`` pins;
+    ``tests/test_predictors.py`` holds this class to ``torch.optim.Adam`` bit for bit, so a torch
+    that changes it fails there.
+    """
+
+    def __init__(self, params: list[torch.Tensor], lr: float,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:
+        self.params, self.lr, self.betas, self.eps = params, lr, betas, eps
+        self.first = [torch.zeros_like(p) for p in params]
+        self.second = [torch.zeros_like(p) for p in params]
+        self.steps = [torch.zeros((), dtype=torch.float32, device=p.device) for p in params]
+
+    @torch.no_grad()
+    def step(self, gradients: list[torch.Tensor], active: np.ndarray | None = None) -> None:
+        """One Adam step of every parameter along ``gradients`` (``active`` is ignored: every
+        member steps)."""
+        torch._foreach_add_(self.steps, 1)
+        torch._fused_adam_(self.params, gradients, self.first, self.second, [], self.steps, lr=self.lr,
+                           beta1=self.betas[0], beta2=self.betas[1], weight_decay=0.0, eps=self.eps,
+                           amsgrad=False, maximize=False)
+
+
 class _MaskedAdam:
     """Adam (PyTorch's, no weight decay) over stacked member weights, with per-member learning
-    rates and step counts: ``step(active)`` updates only the members marked active, leaving the
+    rates and step counts: ``step(gradients, active)`` updates only the members marked active, leaving the
     others' weights and moments as they were, as their own optimisers would (they had no step)."""
 
     def __init__(self, params: list[torch.Tensor], rates: np.ndarray,
@@ -947,18 +972,17 @@ class _MaskedAdam:
         self.first = [torch.zeros_like(p) for p in params]
         self.second = [torch.zeros_like(p) for p in params]
 
-    def step(self, active: np.ndarray) -> None:
-        """One Adam step for the members where ``active`` is true."""
+    def step(self, gradients: list[torch.Tensor], active: np.ndarray) -> None:
+        """One Adam step along ``gradients`` for the members where ``active`` is true."""
         beta1, beta2 = self.betas
         self.steps += active
         correction1 = 1 - beta1 ** self.steps
         correction2 = np.sqrt(1 - beta2 ** self.steps)
         size = np.where(active, self.rates / np.where(active, correction1, 1.0), 0.0)
         with torch.no_grad():
-            for param, first, second in zip(self.params, self.first, self.second):
+            for param, grad, first, second in zip(self.params, gradients, self.first, self.second):
                 shape = (len(active),) + (1,) * (param.dim() - 1)
                 keep = torch.from_numpy(active).reshape(shape)
-                grad = param.grad
                 first.copy_(torch.where(keep, first.lerp(grad, 1 - beta1), first))
                 second.copy_(torch.where(keep, second * beta2 + (1 - beta2) * grad * grad, second))
                 denom = second.sqrt() / torch.from_numpy(np.where(active, correction2, 1.0)).reshape(shape)

@@ -17,6 +17,7 @@ from harness.predictors import (
     EnsemblePredictor,
     LSTMPredictor,
     MLPPredictor,
+    _FusedAdam,
     _NeuralPredictor,
     _single_threaded,
     _tokens,
@@ -201,6 +202,27 @@ def test_stacked_ensemble_agrees_with_members_trained_one_by_one(pnas_space, sur
     # and the fit did learn something: the members moved away from their initial weights
     start = make_predictor(name, seed=4, **{**options, "epochs": 1}).fit(cells, y)
     assert not np.allclose(start.predict(queries), stacked.predict(queries), atol=1e-4)
+
+
+def test_fused_adam_steps_exactly_as_torch_adam():
+    """The stacked fits' one-call Adam is torch.optim.Adam(fused=True), bit for bit, over steps of changing
+    gradients (a torch whose private kernel changes fails here)."""
+    generator = torch.Generator().manual_seed(0)
+    shapes = [(5, 8, 100), (5, 2, 100, 200), (5, 1, 100), (5, 100, 1)]
+    ours = [torch.randn(shape, generator=generator, dtype=torch.float64) for shape in shapes]
+    theirs = [param.clone().requires_grad_() for param in ours]
+    initial = [param.clone() for param in ours]
+    reference = torch.optim.Adam(theirs, lr=0.002, fused=True)
+    optimiser = _FusedAdam(ours, 0.002)
+    for _ in range(7):
+        gradients = [torch.randn(shape, generator=generator, dtype=torch.float64) for shape in shapes]
+        for param, gradient in zip(theirs, gradients):
+            param.grad = gradient
+        reference.step()
+        optimiser.step(gradients)
+    for mine, reference_param, start in zip(ours, theirs, initial):
+        assert torch.equal(mine, reference_param.detach())
+        assert not torch.equal(mine, start)
 
 
 def test_ensemble_seed_changes_folds_and_members(mixed):
