@@ -962,8 +962,9 @@ class _FusedAdam:
 
 class _MaskedAdam:
     """Adam (PyTorch's, no weight decay) over stacked member weights, with per-member learning
-    rates and step counts: ``step(gradients, active)`` updates only the members marked active, leaving the
-    others' weights and moments as they were, as their own optimisers would (they had no step)."""
+    rates and step counts: ``step(gradients, active)`` updates only the members marked active,
+    leaving the others' weights and moments as they were, as their own optimisers would (they had
+    no step)."""
 
     def __init__(self, params: list[torch.Tensor], rates: np.ndarray,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8) -> None:

@@ -558,10 +558,12 @@ class CellSpace:
                 f"{where}: expected a block array of shape (n, {self.max_blocks}, 4), "
                 f"got {cells.blocks.shape}"
             )
-        bad = map_threads(lambda rows: self._invalid_rows(cells.take(rows)).any(), chunk_bounds(len(cells)))
-        if any(bad):
-            i = int(np.flatnonzero(self._invalid_rows(cells))[0])
-            raise ValueError(f"{where}: {self._what_is_invalid(cells, i)}")
+        # each chunk's first invalid cell, as an index into the whole batch; chunks come in order
+        firsts = map_threads(lambda rows: np.flatnonzero(self._invalid_rows(cells.take(rows)))[:1] + rows.start,
+                             chunk_bounds(len(cells)))
+        bad = np.concatenate(firsts)
+        if len(bad):
+            raise ValueError(f"{where}: {self._what_is_invalid(cells, int(bad[0]))}")
 
     def _invalid_entries(self, cells: CellBatch) -> tuple[np.ndarray, np.ndarray]:
         """``(bad, used)``, both ``(n, 4 * max_blocks)``: which values of the flattened blocks are out
